@@ -1,0 +1,1 @@
+//! Evaluation over the compiled decision tables.

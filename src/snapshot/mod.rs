@@ -1,0 +1,1 @@
+//! Snapshots: the compiled tables as one versioned, checksummed binary file.

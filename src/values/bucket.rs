@@ -1,0 +1,72 @@
+//! Percentage buckets (SPEC §2).
+//!
+//! `bucket = xxh3_64(salt ++ ":" ++ value) mod 10000`, seed 0, over UTF-8
+//! bytes. The concatenation is assembled in a stack buffer, so bucketing never
+//! allocates; only values longer than the buffer fall back to the streaming
+//! hasher, which also does not allocate.
+
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+/// Number of buckets: a percentage's width in buckets is its value in
+/// hundredths of a percent.
+pub const BUCKETS: u32 = 10_000;
+
+/// Largest magnitude a number may have and still bucket (2^53).
+pub const MAX_BUCKETABLE: f64 = 9_007_199_254_740_992.0;
+
+const STACK: usize = 256;
+
+/// The bucket of `value` under `salt`.
+pub fn bucket(salt: &str, value: &str) -> u32 {
+    let len = salt.len() + 1 + value.len();
+    let hash = if len <= STACK {
+        let mut buf = [0u8; STACK];
+        buf[..salt.len()].copy_from_slice(salt.as_bytes());
+        buf[salt.len()] = b':';
+        buf[salt.len() + 1..len].copy_from_slice(value.as_bytes());
+        xxh3_64(&buf[..len])
+    } else {
+        let mut hasher = Xxh3::new();
+        hasher.update(salt.as_bytes());
+        hasher.update(b":");
+        hasher.update(value.as_bytes());
+        hasher.digest()
+    };
+    (hash % u64::from(BUCKETS)) as u32
+}
+
+/// A number's bucketing value: integral with |x| ≤ 2^53, as an integer.
+pub fn integral(n: f64) -> Option<i64> {
+    (n.is_finite() && n.fract() == 0.0 && n.abs() <= MAX_BUCKETABLE).then_some(n as i64)
+}
+
+/// The bucket of an integral number, written in decimal with no fraction.
+pub fn bucket_integer(salt: &str, n: i64) -> u32 {
+    let mut text = itoa::Buffer::new();
+    bucket(salt, text.format(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_hash_like_short_ones() {
+        let long = "k".repeat(1000);
+        let mut joined = String::from("salt:");
+        joined.push_str(&long);
+        assert_eq!(bucket("salt", &long), (xxh3_64(joined.as_bytes()) % 10_000) as u32);
+        assert_eq!(bucket("s", "v"), (xxh3_64(b"s:v") % 10_000) as u32);
+    }
+
+    #[test]
+    fn integral_numbers() {
+        assert_eq!(integral(42.0), Some(42));
+        assert_eq!(integral(-0.0), Some(0));
+        assert_eq!(integral(-7.0), Some(-7));
+        assert_eq!(integral(1.5), None);
+        assert_eq!(integral(MAX_BUCKETABLE), Some(9_007_199_254_740_992));
+        assert_eq!(integral(MAX_BUCKETABLE * 2.0), None);
+        assert_eq!(bucket_integer("f", 42), bucket("f", "42"));
+    }
+}
