@@ -76,3 +76,9 @@ pub fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
     let _ = (diagnostics, sources);
     todo!("render")
 }
+
+/// The 1-based line and column (in Unicode scalar values) where a diagnostic points.
+pub fn location(diagnostic: &Diagnostic, sources: &[Source]) -> (usize, usize) {
+    let _ = (diagnostic, sources);
+    todo!("location")
+}
