@@ -1,0 +1,148 @@
+//! String storage for the decision tables: one text blob plus offsets.
+//!
+//! [`StrTable`] stores every name and string constant of a ruleset once, in
+//! one contiguous `String`, addressed by [`StrId`]. [`NameIndex`] adds an
+//! open-addressing hash index (xxh3, linear probing) over such a table, so a
+//! flag key or a context key is found without allocating and the index can be
+//! written to and read from a snapshot as a plain `u32` array.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Index of a string in a [`StrTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StrId(pub u32);
+
+/// Strings stored back to back in one blob.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StrTable {
+    /// All strings concatenated.
+    pub(crate) blob: String,
+    /// `ends[i]` is the end offset of string `i` in `blob`; string `i` starts
+    /// at `ends[i - 1]` (or 0).
+    pub(crate) ends: Vec<u32>,
+}
+
+impl StrTable {
+    /// Appends a string and returns its id (no deduplication).
+    pub fn push(&mut self, s: &str) -> StrId {
+        self.blob.push_str(s);
+        self.ends.push(self.blob.len() as u32);
+        StrId(self.ends.len() as u32 - 1)
+    }
+
+    /// The string with id `id`; empty if `id` is out of range (validated
+    /// tables never produce such ids).
+    #[inline]
+    pub fn get(&self, id: StrId) -> &str {
+        let i = id.0 as usize;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        self.blob.get(start as usize..end as usize).unwrap_or("")
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+/// A set of distinct names with O(1) lookup by text; ids are positions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameIndex {
+    /// The names, id order.
+    pub(crate) names: StrTable,
+    /// Hash slots (power of two, at least twice the names): `id + 1`, or 0 when empty.
+    pub(crate) slots: Vec<u32>,
+}
+
+impl NameIndex {
+    /// Builds an index over distinct names; ids follow the iteration order.
+    pub fn build<'a>(names: impl IntoIterator<Item = &'a str>) -> NameIndex {
+        let mut table = StrTable::default();
+        for name in names {
+            table.push(name);
+        }
+        let size = (table.len() * 2).max(8).next_power_of_two();
+        let mut slots = vec![0u32; size];
+        let mask = size - 1;
+        for id in 0..table.len() {
+            let mut at = (xxh3_64(table.get(StrId(id as u32)).as_bytes()) as usize) & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = id as u32 + 1;
+        }
+        NameIndex { names: table, slots }
+    }
+
+    /// The id of `name`, if present.
+    #[inline]
+    pub fn find(&self, name: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (xxh3_64(name.as_bytes()) as usize) & mask;
+        // At most every slot is probed once; the table is never full.
+        for _ in 0..self.slots.len() {
+            match self.slots[at] {
+                0 => return None,
+                id1 => {
+                    if self.names.get(StrId(id1 - 1)) == name {
+                        return Some(id1 - 1);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        None
+    }
+
+    /// The name with id `id`.
+    #[inline]
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(StrId(id))
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no names.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_round_trips() {
+        let mut t = StrTable::default();
+        let a = t.push("alpha");
+        let e = t.push("");
+        let u = t.push("ünï");
+        assert_eq!((t.get(a), t.get(e), t.get(u)), ("alpha", "", "ünï"));
+        assert_eq!(t.get(StrId(99)), "");
+    }
+
+    #[test]
+    fn index_finds_every_name_and_nothing_else() {
+        let names: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+        let index = NameIndex::build(names.iter().map(String::as_str));
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(index.find(n), Some(i as u32));
+            assert_eq!(index.name(i as u32), n);
+        }
+        assert_eq!(index.find("user-1000"), None);
+        assert_eq!(NameIndex::default().find("x"), None);
+    }
+}
