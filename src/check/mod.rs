@@ -146,3 +146,6 @@ pub fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
 pub fn location(diagnostic: &Diagnostic, sources: &[Source]) -> (usize, usize) {
     diagnostic::location(diagnostic, sources)
 }
+
+#[cfg(test)]
+mod tests;
