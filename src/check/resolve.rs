@@ -14,7 +14,7 @@ use super::names::{FlagHead, Namespace, SegmentHead, VariationTable};
 use super::program::{Flag, Rule, Segment, Serve, Split, Target, VariationId};
 use super::Limits;
 use crate::syntax::ast::{self, FlagItemKind, Ident, SegmentItem};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Shared state while lowering the items of one definition.
 pub(crate) struct Lowering<'c, 'a> {
@@ -121,7 +121,7 @@ impl Lowering<'_, '_> {
         let table = &head.table;
         let errors_before = self.diags.len();
 
-        let mut seen: HashMap<&'static str, ()> = HashMap::new();
+        let mut seen: HashSet<&'static str> = HashSet::new();
         let mut default: Option<VariationId> = None;
         let mut has_default = false;
         let mut enabled = true;
@@ -144,7 +144,7 @@ impl Lowering<'_, '_> {
                 FlagItemKind::Target { .. } | FlagItemKind::Rule(_) => None,
             };
             if let Some(keyword) = once {
-                if seen.insert(keyword, ()).is_some() {
+                if !seen.insert(keyword) {
                     self.diags.error(
                         file,
                         item.span,
