@@ -3,13 +3,11 @@
 //! `corpus/example/*.flags` is a realistic set of flags that must be valid;
 //! `corpus/errors/*.flags` holds one mistake per file, each announced by
 //! `# expect: LINE:COL substring` comment lines (see `corpus/errors/README.md`).
-//! The syntax tests run today; the `check` tests need the checker and are
-//! ignored until `vexil::check::check` is implemented.
+//! Checking them is tested by `tests/golden.rs` and `tests/error_corpus.rs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use vexil::check::{check, location, Limits, Source};
 use vexil::syntax::parse;
 
 fn corpus(dir: &str, ext: &str) -> Vec<PathBuf> {
@@ -170,46 +168,5 @@ fn error_files_syntax() {
                 .collect();
             assert_matches(&path, &expects, &found);
         }
-    }
-}
-
-#[test]
-#[ignore = "needs the checker: remove this once vexil::check::check is implemented"]
-fn example_checks_clean() {
-    let sources: Vec<Source> = corpus("example", "flags")
-        .iter()
-        .map(|p| Source { name: p.display().to_string(), text: read(p) })
-        .collect();
-    if let Err(diagnostics) = check(&sources, &Limits::default()) {
-        let shown: Vec<String> = diagnostics
-            .iter()
-            .map(|d| {
-                let (line, col) = location(d, &sources);
-                format!("{}:{line}:{col}: {}", sources[d.file].name, d.message)
-            })
-            .collect();
-        panic!("example corpus does not check:\n{}", shown.join("\n"));
-    }
-}
-
-#[test]
-#[ignore = "needs the checker: remove this once vexil::check::check is implemented"]
-fn error_files_fail_check_where_announced() {
-    for path in corpus("errors", "flags") {
-        let text = read(&path);
-        let expects = expectations(&path, &text);
-        let sources = vec![Source { name: path.display().to_string(), text }];
-        let diagnostics = match check(&sources, &Limits::default()) {
-            Ok(_) => panic!("{}: checks clean but should not", path.display()),
-            Err(d) => d,
-        };
-        let found: Vec<(usize, usize, String)> = diagnostics
-            .iter()
-            .map(|d| {
-                let (line, col) = location(d, &sources);
-                (line, col, d.message.clone())
-            })
-            .collect();
-        assert_matches(&path, &expects, &found);
     }
 }

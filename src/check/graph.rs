@@ -107,8 +107,11 @@ impl Graph {
                 if cyclic[i] {
                     continue;
                 }
+                // Chain depth counts direct prerequisites only (`flag F is V`
+                // written in the flag's own rules); segments nest separately.
                 let deepest_chain = refs
                     .iter()
+                    .filter(|r| matches!(r.to, Node::Flag(_)))
                     .map(|r| chain[self.index(r.to)])
                     .max()
                     .unwrap_or(0);
@@ -129,7 +132,7 @@ impl Graph {
                         }
                     }
                     Node::Segment(SegmentId(s)) => {
-                        chain[i] = deepest_chain;
+                        chain[i] = 0;
                         let deepest_nesting = refs
                             .iter()
                             .filter(|r| matches!(r.to, Node::Segment(_)))
