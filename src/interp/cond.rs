@@ -168,7 +168,7 @@ fn compare(literal: &Ordered, value: Value<'_>) -> Option<Ordering> {
 fn in_list(list: &List, value: Value<'_>) -> bool {
     match (list, value) {
         (List::Strs(items), Value::Str(v)) => items.iter().any(|item| item == v),
-        (List::Nums(items), Value::Num(v)) => items.iter().any(|item| *item == v),
+        (List::Nums(items), Value::Num(v)) => items.contains(&v),
         _ => false,
     }
 }
