@@ -102,5 +102,10 @@ fn evaluation_does_not_allocate() {
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     COUNTING.with(|c| c.set(false));
     assert!(served > 0);
-    assert_eq!(after - before, 0, "evaluation allocated {} times", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "evaluation allocated {} times",
+        after - before
+    );
 }

@@ -66,7 +66,7 @@ fn every_error_of_every_file_is_rendered_in_order() {
         headers[1]
     );
     assert!(
-        headers[2].starts_with("b.flags:1:6: error: flag `a` is defined twice"),
+        headers[2].starts_with("b.flags:1:6: error: duplicate flag `a`"),
         "{}",
         headers[2]
     );

@@ -44,8 +44,18 @@ fn spec_bucket(salt: &str, value: &str) -> u64 {
 }
 
 fn eval_one(rules: &Path, context: &str) -> serde_json::Value {
-    let out = vexil(&["eval", "--rules", rules.to_str().expect("utf-8 path"), "--context", context]);
-    assert!(out.status.success(), "eval failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = vexil(&[
+        "eval",
+        "--rules",
+        rules.to_str().expect("utf-8 path"),
+        "--context",
+        context,
+    ]);
+    assert!(
+        out.status.success(),
+        "eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = stdout_json(&out);
     assert_eq!(lines.len(), 1, "one flag, one line");
     lines.into_iter().next().expect("one line")
@@ -82,8 +92,18 @@ fn spec_example_splits_match_an_independent_xxh3() {
         .map(|i| format!("{{\"key\":\"user-{i}\",\"platform\":\"ios\",\"app_version\":\"2.3\"}}\n\n{{\"key\":\"k{i}\",\"org_id\":{}}}\n", i * 7919))
         .collect();
     let file = write(dir.path(), "contexts.jsonl", &contexts);
-    let out = vexil(&["eval", "--rules", rules.to_str().expect("utf-8"), "--contexts", file.to_str().expect("utf-8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vexil(&[
+        "eval",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--contexts",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = stdout_json(&out);
     assert_eq!(lines.len(), 120, "blank lines are skipped");
     let (mut on, mut off) = (0, 0);
@@ -96,8 +116,17 @@ fn spec_example_splits_match_an_independent_xxh3() {
         let org = &pair[1];
         let expect_on = spec_bucket("new-checkout", &(i * 7919).to_string()) < 500;
         assert_eq!(org["rule"], "rollout");
-        assert_eq!(org["variation"], if expect_on { "on" } else { "off" }, "org {}", i * 7919);
-        if expect_on { on += 1 } else { off += 1 }
+        assert_eq!(
+            org["variation"],
+            if expect_on { "on" } else { "off" },
+            "org {}",
+            i * 7919
+        );
+        if expect_on {
+            on += 1
+        } else {
+            off += 1
+        }
     }
     assert!(off > 0 && on + off == 60);
 }
@@ -106,17 +135,34 @@ fn spec_example_splits_match_an_independent_xxh3() {
 fn unknown_flag_prints_an_error_line_and_exits_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = write(dir.path(), "example.flags", SPEC_EXAMPLE);
-    let out = vexil(&["eval", "--rules", rules.to_str().expect("utf-8"), "--flag", "nope", "--flag", "new-checkout", "--context", r#"{"key":"bob"}"#]);
+    let out = vexil(&[
+        "eval",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--flag",
+        "nope",
+        "--flag",
+        "new-checkout",
+        "--context",
+        r#"{"key":"bob"}"#,
+    ]);
     assert!(out.status.success());
     let lines = stdout_json(&out);
-    assert_eq!(lines[0], serde_json::json!({"flag":"nope","value":null,"reason":"ERROR","error":"FLAG_NOT_FOUND"}));
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"flag":"nope","value":null,"reason":"ERROR","error":"FLAG_NOT_FOUND"})
+    );
     assert_eq!(lines[1]["variation"], "on");
 }
 
 #[test]
 fn rules_from_several_files_in_both_argument_forms() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let a = write(dir.path(), "a.flags", r#"flag a { rule if flag b is on => on }"#);
+    let a = write(
+        dir.path(),
+        "a.flags",
+        r#"flag a { rule if flag b is on => on }"#,
+    );
     let b = write(dir.path(), "b.flags", r#"flag b { default on }"#);
     let (a, b) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
     for args in [vec!["--rules", a, b], vec!["--rules", a, "--rules", b]] {
@@ -124,7 +170,11 @@ fn rules_from_several_files_in_both_argument_forms() {
         full.extend(args);
         full.extend(["--flag", "a", "--context", "{}"]);
         let out = vexil(&full);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(stdout_json(&out)[0]["rule"], "rule#0");
     }
 }
@@ -134,15 +184,26 @@ fn check_reports_errors_with_file_line_and_column() {
     let dir = tempfile::tempdir().expect("temp dir");
     let good = write(dir.path(), "good.flags", SPEC_EXAMPLE);
     let out = vexil(&["check", good.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bad = write(dir.path(), "bad.flags", "flag f {\n  default onn\n}\n");
     let out = vexil(&["check", bad.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first = stderr.lines().next().expect("a diagnostic");
-    assert!(first.starts_with(&format!("{}:2:11: error: ", bad.display())), "{stderr}");
-    assert!(stderr.contains("default onn"), "source line shown: {stderr}");
+    assert!(
+        first.starts_with(&format!("{}:2:11: error: ", bad.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("default onn"),
+        "source line shown: {stderr}"
+    );
     assert!(stderr.contains('^'), "caret shown: {stderr}");
 
     assert_eq!(vexil(&["check"]).status.code(), Some(2), "usage error");
@@ -154,10 +215,19 @@ fn bad_input_gives_one_clear_line_and_no_panic() {
     let rules = write(dir.path(), "example.flags", SPEC_EXAMPLE);
     let rules = rules.to_str().expect("utf-8");
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["eval", "--rules", rules, "--context", "{not json"], "invalid"),
+        (
+            vec!["eval", "--rules", rules, "--context", "{not json"],
+            "invalid",
+        ),
         (vec!["eval", "--rules", rules, "--context", "[1]"], "object"),
-        (vec!["eval", "--rules", rules, "--context", r#"{"key": 3}"#], "key"),
-        (vec!["eval", "--rules", "/no/such/file.flags", "--context", "{}"], "/no/such/file.flags"),
+        (
+            vec!["eval", "--rules", rules, "--context", r#"{"key": 3}"#],
+            "key",
+        ),
+        (
+            vec!["eval", "--rules", "/no/such/file.flags", "--context", "{}"],
+            "/no/such/file.flags",
+        ),
         (vec!["check", "/no/such/file.flags"], "/no/such/file.flags"),
     ];
     for (args, needle) in cases {
@@ -169,7 +239,13 @@ fn bad_input_gives_one_clear_line_and_no_panic() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     let contexts = write(dir.path(), "c.jsonl", "{\"key\":\"a\"}\n\nnot json\n");
-    let out = vexil(&["eval", "--rules", rules, "--contexts", contexts.to_str().expect("utf-8")]);
+    let out = vexil(&[
+        "eval",
+        "--rules",
+        rules,
+        "--contexts",
+        contexts.to_str().expect("utf-8"),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("c.jsonl:3"), "names the line: {stderr}");
@@ -184,8 +260,20 @@ fn disabled_flag_serves_when_disabled() {
         r#"flag k { variations { a: "A", b: "B", c: "C" } default a enabled false when_disabled c target b ["x"] }
 flag d { enabled false }"#,
     );
-    let out = vexil(&["eval", "--rules", rules.to_str().expect("utf-8"), "--context", r#"{"key":"x"}"#]);
+    let out = vexil(&[
+        "eval",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--context",
+        r#"{"key":"x"}"#,
+    ]);
     let lines = stdout_json(&out);
-    assert_eq!(lines[0], serde_json::json!({"flag":"k","value":"C","variation":"c","reason":"DISABLED"}));
-    assert_eq!(lines[1], serde_json::json!({"flag":"d","value":false,"variation":"off","reason":"DISABLED"}));
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"flag":"k","value":"C","variation":"c","reason":"DISABLED"})
+    );
+    assert_eq!(
+        lines[1],
+        serde_json::json!({"flag":"d","value":false,"variation":"off","reason":"DISABLED"})
+    );
 }

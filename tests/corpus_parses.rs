@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use vexil::syntax::parse;
 
 fn corpus(dir: &str, ext: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(dir);
     let mut files: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -47,8 +49,12 @@ fn expectations(path: &Path, text: &str) -> Vec<Expect> {
         .lines()
         .filter_map(|l| l.strip_prefix("# expect: "))
         .map(|rest| {
-            let (pos, needle) = rest.split_once(' ').unwrap_or_else(|| panic!("{}: bad expect line {rest:?}", path.display()));
-            let (line, col) = pos.split_once(':').unwrap_or_else(|| panic!("{}: bad position {pos:?}", path.display()));
+            let (pos, needle) = rest
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{}: bad expect line {rest:?}", path.display()));
+            let (line, col) = pos
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{}: bad position {pos:?}", path.display()));
             Expect {
                 line: line.parse().expect("line number"),
                 col: col.parse().expect("column number"),
@@ -56,8 +62,16 @@ fn expectations(path: &Path, text: &str) -> Vec<Expect> {
             }
         })
         .collect();
-    assert!(!expects.is_empty(), "{}: no `# expect:` line", path.display());
-    assert!(text.starts_with("# expect: "), "{}: must start with an `# expect:` line", path.display());
+    assert!(
+        !expects.is_empty(),
+        "{}: no `# expect:` line",
+        path.display()
+    );
+    assert!(
+        text.starts_with("# expect: "),
+        "{}: must start with an `# expect:` line",
+        path.display()
+    );
     expects
 }
 
@@ -66,14 +80,18 @@ fn expectations(path: &Path, text: &str) -> Vec<Expect> {
 fn assert_matches(path: &Path, expects: &[Expect], found: &[(usize, usize, String)]) {
     for (line, col, message) in found {
         assert!(
-            expects.iter().any(|e| e.line == *line && e.col == *col && message.to_lowercase().contains(&e.needle)),
+            expects.iter().any(|e| e.line == *line
+                && e.col == *col
+                && message.to_lowercase().contains(&e.needle)),
             "{}: unexpected error at {line}:{col}: {message}\n expected one of {expects:?}",
             path.display()
         );
     }
     for e in expects {
         assert!(
-            found.iter().any(|(line, col, message)| e.line == *line && e.col == *col && message.to_lowercase().contains(&e.needle)),
+            found.iter().any(|(line, col, message)| e.line == *line
+                && e.col == *col
+                && message.to_lowercase().contains(&e.needle)),
             "{}: no error at {}:{} containing {:?}; found {found:?}",
             path.display(),
             e.line,
@@ -101,14 +119,22 @@ fn example_files_parse() {
                     .iter()
                     .map(|e| {
                         let (line, col) = line_col(&text, e.span.start as usize);
-                        format!("{}:{line}:{col} (byte {}): {}", path.display(), e.span.start, e.message)
+                        format!(
+                            "{}:{line}:{col} (byte {}): {}",
+                            path.display(),
+                            e.span.start,
+                            e.message
+                        )
                     })
                     .collect();
                 panic!("example file does not parse:\n{}", shown.join("\n"));
             }
         }
     }
-    assert!(flags >= 55, "the example corpus should hold at least 55 flags, has {flags}");
+    assert!(
+        flags >= 55,
+        "the example corpus should hold at least 55 flags, has {flags}"
+    );
 }
 
 #[test]
@@ -120,11 +146,18 @@ fn example_contexts_are_json_objects() {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
-        let object = value.as_object().unwrap_or_else(|| panic!("{}:{}: not an object", path.display(), n + 1));
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let object = value
+            .as_object()
+            .unwrap_or_else(|| panic!("{}:{}: not an object", path.display(), n + 1));
         if let Some(key) = object.get("key") {
-            assert!(key.is_string() || key.is_null(), "{}:{}: key must be a string", path.display(), n + 1);
+            assert!(
+                key.is_string() || key.is_null(),
+                "{}:{}: key must be a string",
+                path.display(),
+                n + 1
+            );
         }
         count += 1;
     }
@@ -149,14 +182,21 @@ fn error_files_syntax() {
     for path in corpus("errors", "flags") {
         let text = read(&path);
         let expects = expectations(&path, &text);
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         let parsed = parse(&text);
         assert_eq!(
             parsed.is_err(),
             SYNTAX_ERRORS.contains(&stem),
             "{}: expected {}",
             path.display(),
-            if SYNTAX_ERRORS.contains(&stem) { "a syntax error" } else { "to parse" }
+            if SYNTAX_ERRORS.contains(&stem) {
+                "a syntax error"
+            } else {
+                "to parse"
+            }
         );
         if let Err(errors) = parsed {
             let found: Vec<(usize, usize, String)> = errors

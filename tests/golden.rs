@@ -28,7 +28,10 @@ fn sources() -> Vec<Source> {
     paths
         .iter()
         .map(|p| Source {
-            name: p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             text: fs::read_to_string(p).expect("corpus file readable"),
         })
         .collect()
@@ -40,11 +43,19 @@ fn example_corpus_matches_golden_output() {
     assert!(sources.len() >= 3, "the example spans several files");
     let program = match check::check(&sources, &Limits::default()) {
         Ok(p) => p,
-        Err(d) => panic!("example corpus does not check:\n{}", check::render(&d, &sources)),
+        Err(d) => panic!(
+            "example corpus does not check:\n{}",
+            check::render(&d, &sources)
+        ),
     };
-    assert!(program.flags.len() >= 50, "the example has 50+ flags, found {}", program.flags.len());
+    assert!(
+        program.flags.len() >= 50,
+        "the example has 50+ flags, found {}",
+        program.flags.len()
+    );
     let ruleset = compile::compile(&program);
-    let contexts = fs::read_to_string(example_dir().join("contexts.jsonl")).expect("contexts.jsonl");
+    let contexts =
+        fs::read_to_string(example_dir().join("contexts.jsonl")).expect("contexts.jsonl");
     let mut compiled = String::new();
     let mut interpreted = String::new();
     for line in contexts.lines().filter(|l| !l.trim().is_empty()) {
@@ -57,14 +68,22 @@ fn example_corpus_matches_golden_output() {
             interpreted.push('\n');
         }
     }
-    assert_eq!(compiled, interpreted, "compiled and interpreted answers differ");
+    assert_eq!(
+        compiled, interpreted,
+        "compiled and interpreted answers differ"
+    );
     let golden = example_dir().join("expected.jsonl");
     if std::env::var_os("VEXIL_BLESS").is_some() {
         fs::write(&golden, &compiled).expect("write golden file");
     }
-    let expected = fs::read_to_string(&golden).expect("corpus/example/expected.jsonl (bless with VEXIL_BLESS=1)");
+    let expected = fs::read_to_string(&golden)
+        .expect("corpus/example/expected.jsonl (bless with VEXIL_BLESS=1)");
     for (i, (got, want)) in compiled.lines().zip(expected.lines()).enumerate() {
         assert_eq!(got, want, "line {} of expected.jsonl", i + 1);
     }
-    assert_eq!(compiled.lines().count(), expected.lines().count(), "number of lines");
+    assert_eq!(
+        compiled.lines().count(),
+        expected.lines().count(),
+        "number of lines"
+    );
 }

@@ -86,7 +86,7 @@ fn lower(
                     cx.file,
                     *span,
                     format!(
-                        "condition nests parentheses {depth} deep, more than the limit of {}; flatten it or move part of it into a segment",
+                        "condition nesting depth {depth} is over the limit of {}; flatten it or move part of it into a segment",
                         cx.limits.condition_depth
                     ),
                 );
@@ -314,9 +314,13 @@ fn lower_test(op: Op, lit: &Literal, cx: &mut CondCx<'_, '_>) -> Option<Test> {
 
 fn lower_list(op: Op, items: &[Literal], span: Span, cx: &mut CondCx<'_, '_>) -> Option<List> {
     if items.len() > cx.limits.list_values {
+        // Point at the first value over the cap.
+        let at = items
+            .get(cx.limits.list_values)
+            .map_or(span, |item| item.span);
         cx.diags.error(
             cx.file,
-            span,
+            at,
             format!(
                 "list has {} values, more than the limit of {} for an inline list; put large sets of keys in a segment",
                 items.len(),

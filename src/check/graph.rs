@@ -124,7 +124,7 @@ impl Graph {
                                     head.file,
                                     head.decl.name.span,
                                     format!(
-                                        "flag `{}` has a prerequisite chain {} deep, more than the limit of {max_depth}",
+                                        "flag `{}` has prerequisite chain depth {}, over the limit of {max_depth}",
                                         head.decl.name.name, chain[i]
                                     ),
                                 );
@@ -146,7 +146,7 @@ impl Graph {
                                     head.file,
                                     head.decl.name.span,
                                     format!(
-                                        "segment `{}` nests segments {} deep, more than the limit of {max_depth}",
+                                        "segment `{}` has nesting depth {}, over the limit of {max_depth}",
                                         head.decl.name.name, nesting[i]
                                     ),
                                 );

@@ -188,7 +188,7 @@ fn duplicate(what: &str, name: &Ident, first_file: Option<usize>, file: usize) -
         "in another file"
     };
     format!(
-        "{what} `{}` is defined twice (first defined {place}); {what} names must be unique across all files",
+        "duplicate {what} `{}` (first defined {place}); {what} names must be unique across all files",
         name.name
     )
 }
@@ -225,10 +225,7 @@ fn variation_table(decl: &FlagDecl, file: usize, diags: &mut Diags) -> Variation
             diags.error(
                 file,
                 v.name.span,
-                format!(
-                    "variation `{}` is defined twice in flag `{flag}`",
-                    v.name.name
-                ),
+                format!("duplicate variation `{}` in flag `{flag}`", v.name.name),
             );
             continue;
         }

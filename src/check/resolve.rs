@@ -87,7 +87,7 @@ impl Lowering<'_, '_> {
                     file,
                     arm.variation.span,
                     format!(
-                        "variation `{}` appears twice in this split of flag `{flag}`",
+                        "duplicate variation `{}` in this split of flag `{flag}`",
                         arm.variation.name
                     ),
                 );
@@ -148,7 +148,7 @@ impl Lowering<'_, '_> {
                     self.diags.error(
                         file,
                         item.span,
-                        format!("`{keyword}` appears more than once in flag `{key}`; keep one"),
+                        format!("duplicate `{keyword}` in flag `{key}`: it may appear only once"),
                     );
                     continue;
                 }
