@@ -154,14 +154,8 @@ mod tests {
 
     #[test]
     fn validates_shape_and_key() {
-        assert_eq!(
-            Context::from_json(&json!([1])),
-            Err(ContextError::NotAnObject)
-        );
-        assert_eq!(
-            Context::from_json(&json!({"key": 5})),
-            Err(ContextError::KeyNotString)
-        );
+        assert_eq!(Context::from_json(&json!([1])), Err(ContextError::NotAnObject));
+        assert_eq!(Context::from_json(&json!({"key": 5})), Err(ContextError::KeyNotString));
         let c = Context::from_json(&json!({"key": null, "a": null, "b": 1})).expect("valid");
         assert_eq!(c.key(), None);
         assert_eq!(c.get("a"), None);
@@ -170,17 +164,11 @@ mod tests {
 
     #[test]
     fn arrays_keep_strings_and_numbers() {
-        let c = Context::from_json(&json!({"key": "k", "tags": ["a", 2, true, {"x": 1}]}))
-            .expect("valid");
+        let c = Context::from_json(&json!({"key": "k", "tags": ["a", 2, true, {"x": 1}]})).expect("valid");
         assert_eq!(c.key(), Some("k"));
         assert_eq!(
             c.get("tags"),
-            Some(&Attr::List(vec![
-                Element::Str("a".into()),
-                Element::Num(2.0),
-                Element::Other,
-                Element::Other
-            ]))
+            Some(&Attr::List(vec![Element::Str("a".into()), Element::Num(2.0), Element::Other, Element::Other]))
         );
     }
 }

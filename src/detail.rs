@@ -89,9 +89,7 @@ impl fmt::Display for Matched<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Matched::Target => f.write_str("target"),
-            Matched::Rule {
-                name: Some(name), ..
-            } => f.write_str(name),
+            Matched::Rule { name: Some(name), .. } => f.write_str(name),
             Matched::Rule { index, name: None } => write!(f, "rule#{index}"),
             Matched::Rollout => f.write_str("rollout"),
         }
@@ -130,10 +128,7 @@ impl<'a> Detail<'a> {
         use fmt::Write;
         let mut obj = serde_json::Map::new();
         obj.insert("flag".into(), key.into());
-        obj.insert(
-            "value".into(),
-            self.value.cloned().unwrap_or(serde_json::Value::Null),
-        );
+        obj.insert("value".into(), self.value.cloned().unwrap_or(serde_json::Value::Null));
         if let Some(v) = self.variation {
             obj.insert("variation".into(), v.into());
         }
@@ -156,26 +151,17 @@ mod tests {
     fn json_line_shapes() {
         let mut line = String::new();
         Detail::not_found().write_json_line("nope", &mut line);
-        assert_eq!(
-            line,
-            r#"{"flag":"nope","value":null,"reason":"ERROR","error":"FLAG_NOT_FOUND"}"#
-        );
+        assert_eq!(line, r#"{"flag":"nope","value":null,"reason":"ERROR","error":"FLAG_NOT_FOUND"}"#);
         let value = serde_json::json!(true);
         let d = Detail {
             value: Some(&value),
             variation: Some("on"),
             reason: Reason::TargetingMatch,
-            matched: Some(Matched::Rule {
-                index: 3,
-                name: None,
-            }),
+            matched: Some(Matched::Rule { index: 3, name: None }),
             error: None,
         };
         line.clear();
         d.write_json_line("f", &mut line);
-        assert_eq!(
-            line,
-            r#"{"flag":"f","value":true,"variation":"on","reason":"TARGETING_MATCH","rule":"rule#3"}"#
-        );
+        assert_eq!(line, r#"{"flag":"f","value":true,"variation":"on","reason":"TARGETING_MATCH","rule":"rule#3"}"#);
     }
 }

@@ -35,11 +35,7 @@ impl StrTable {
     #[inline]
     pub fn get(&self, id: StrId) -> &str {
         let i = id.0 as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).copied().unwrap_or(0)
-        };
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
         let end = self.ends.get(i).copied().unwrap_or(0);
         self.blob.get(start as usize..end as usize).unwrap_or("")
     }
@@ -81,10 +77,7 @@ impl NameIndex {
             }
             slots[at] = id as u32 + 1;
         }
-        NameIndex {
-            names: table,
-            slots,
-        }
+        NameIndex { names: table, slots }
     }
 
     /// The id of `name`, if present.

@@ -36,10 +36,7 @@ impl fmt::Display for LexErrorKind {
         match self {
             LexErrorKind::UnexpectedChar => write!(f, "unexpected character"),
             LexErrorKind::UnterminatedString => {
-                write!(
-                    f,
-                    "unterminated string (strings end on the line they start)"
-                )
+                write!(f, "unterminated string (strings end on the line they start)")
             }
             LexErrorKind::BadEscape(e) => write!(
                 f,
@@ -400,56 +397,31 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<Token<'_>> {
-        lex(src)
-            .expect("lexes")
-            .into_iter()
-            .map(|(_, t, _)| t)
-            .collect()
+        lex(src).expect("lexes").into_iter().map(|(_, t, _)| t).collect()
     }
 
     #[test]
     fn keywords_are_not_identifiers_but_prefixes_are() {
         assert_eq!(kinds("in index"), vec![Token::In, Token::Ident("index")]);
-        assert_eq!(
-            kinds("org.plan new-checkout"),
-            vec![Token::Ident("org.plan"), Token::Ident("new-checkout")]
-        );
+        assert_eq!(kinds("org.plan new-checkout"), vec![Token::Ident("org.plan"), Token::Ident("new-checkout")]);
     }
 
     #[test]
     fn strings_decode_escapes() {
-        assert_eq!(
-            kinds(r#""a\"b\\c\n\t\u{1F600}""#),
-            vec![Token::Str("a\"b\\c\n\t\u{1F600}".into())]
-        );
+        assert_eq!(kinds(r#""a\"b\\c\n\t\u{1F600}""#), vec![Token::Str("a\"b\\c\n\t\u{1F600}".into())]);
         assert_eq!(kinds(r#""\u{41}""#), vec![Token::Str("A".into())]);
     }
 
     #[test]
     fn bad_escapes_and_raw_newlines_are_errors() {
-        for bad in [
-            r#""\x""#,
-            r#""\u{D800}""#,
-            r#""\u{1234567}""#,
-            r#""\u{}""#,
-            r#""\u41""#,
-            "\"a\nb\"",
-        ] {
+        for bad in [r#""\x""#, r#""\u{D800}""#, r#""\u{1234567}""#, r#""\u{}""#, r#""\u41""#, "\"a\nb\""] {
             assert!(lex(bad).is_err(), "{bad:?} should not lex");
         }
     }
 
     #[test]
     fn numbers_and_percentages() {
-        assert_eq!(
-            kinds("-1.5e3 10% 12.5% 0.01%"),
-            vec![
-                Token::Number("-1.5e3"),
-                Token::Percent(1000),
-                Token::Percent(1250),
-                Token::Percent(1)
-            ]
-        );
+        assert_eq!(kinds("-1.5e3 10% 12.5% 0.01%"), vec![Token::Number("-1.5e3"), Token::Percent(1000), Token::Percent(1250), Token::Percent(1)]);
         assert!(lex("1.234%").is_err());
         assert!(lex("101%").is_err());
     }

@@ -50,20 +50,14 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
         .map_err(|e| vec![syntax_error(e, end)])
 }
 
-fn syntax_error(
-    e: ParseError<usize, lexer::Token<'_>, lexer::LexError>,
-    end: usize,
-) -> SyntaxError {
+fn syntax_error(e: ParseError<usize, lexer::Token<'_>, lexer::LexError>, end: usize) -> SyntaxError {
     match e {
         ParseError::InvalidToken { location } => SyntaxError {
             message: "invalid token".into(),
             span: Span::new(location, location + 1),
         },
         ParseError::UnrecognizedEof { location, expected } => SyntaxError {
-            message: format!(
-                "unexpected end of file, expected {}",
-                describe_expected(&expected)
-            ),
+            message: format!("unexpected end of file, expected {}", describe_expected(&expected)),
             span: Span::new(location.min(end), end),
         },
         ParseError::UnrecognizedToken {
@@ -71,24 +65,16 @@ fn syntax_error(
             expected,
         } => {
             let found = if token.is_keyword() && expected.iter().any(|e| e == "IDENT") {
-                format!(
-                    "keyword `{}` (keywords are reserved and cannot be used as names)",
-                    token.text()
-                )
+                format!("keyword `{}` (keywords are reserved and cannot be used as names)", token.text())
             } else {
                 token.to_string()
             };
             SyntaxError {
-                message: format!(
-                    "unexpected {found}, expected {}",
-                    describe_expected(&expected)
-                ),
+                message: format!("unexpected {found}, expected {}", describe_expected(&expected)),
                 span: Span::new(l, r),
             }
         }
-        ParseError::ExtraToken {
-            token: (l, token, r),
-        } => SyntaxError {
+        ParseError::ExtraToken { token: (l, token, r) } => SyntaxError {
             message: format!("unexpected {token}"),
             span: Span::new(l, r),
         },
@@ -140,51 +126,29 @@ flag new-checkout {
 "#;
         let file = parse(src).expect("parses");
         assert_eq!(file.items.len(), 2);
-        let Item::Flag(flag) = &file.items[1] else {
-            panic!("second item is the flag")
-        };
+        let Item::Flag(flag) = &file.items[1] else { panic!("second item is the flag") };
         assert_eq!(flag.name.name, "new-checkout");
         assert_eq!(flag.items.len(), 6);
-        let FlagItemKind::Rollout(split) = &flag.items[5].kind else {
-            panic!("rollout last")
-        };
+        let FlagItemKind::Rollout(split) = &flag.items[5].kind else { panic!("rollout last") };
         assert_eq!(split.by.as_ref().map(|i| i.name.as_str()), Some("org_id"));
-        assert_eq!(
-            split.arms.iter().map(|a| a.weight).collect::<Vec<_>>(),
-            vec![500, 9500]
-        );
+        assert_eq!(split.arms.iter().map(|a| a.weight).collect::<Vec<_>>(), vec![500, 9500]);
     }
 
     #[test]
     fn precedence_or_and_not() {
-        let file =
-            parse("flag f { rule if not a exists and b == 1 or c == 2 => on }").expect("parses");
-        let Item::Flag(flag) = &file.items[0] else {
-            panic!()
-        };
-        let FlagItemKind::Rule(rule) = &flag.items[0].kind else {
-            panic!()
-        };
-        let Cond::Or(arms) = &rule.cond else {
-            panic!("or on top: {:?}", rule.cond)
-        };
-        let Cond::And(ands) = &arms[0] else {
-            panic!("and under or")
-        };
+        let file = parse("flag f { rule if not a exists and b == 1 or c == 2 => on }").expect("parses");
+        let Item::Flag(flag) = &file.items[0] else { panic!() };
+        let FlagItemKind::Rule(rule) = &flag.items[0].kind else { panic!() };
+        let Cond::Or(arms) = &rule.cond else { panic!("or on top: {:?}", rule.cond) };
+        let Cond::And(ands) = &arms[0] else { panic!("and under or") };
         assert!(matches!(ands[0], Cond::Not(..)));
     }
 
     #[test]
     fn json_variations_keep_integers_exact() {
-        let file =
-            parse(r#"flag f { variations { a: 42, b: {"x": [1.5, null]}, c: "s" } default a }"#)
-                .expect("parses");
-        let Item::Flag(flag) = &file.items[0] else {
-            panic!()
-        };
-        let FlagItemKind::Variations(v) = &flag.items[0].kind else {
-            panic!()
-        };
+        let file = parse(r#"flag f { variations { a: 42, b: {"x": [1.5, null]}, c: "s" } default a }"#).expect("parses");
+        let Item::Flag(flag) = &file.items[0] else { panic!() };
+        let FlagItemKind::Variations(v) = &flag.items[0].kind else { panic!() };
         assert_eq!(v[0].value.to_string(), "42");
         assert_eq!(v[1].value.to_string(), r#"{"x":[1.5,null]}"#);
     }
@@ -193,25 +157,14 @@ flag new-checkout {
     fn keyword_as_name_is_reported_at_the_keyword() {
         let errors = parse("flag in { }").expect_err("keyword is reserved");
         assert_eq!(errors[0].span, Span::new(5, 7));
-        assert!(
-            errors[0].message.contains("reserved"),
-            "{}",
-            errors[0].message
-        );
+        assert!(errors[0].message.contains("reserved"), "{}", errors[0].message);
     }
 
     #[test]
     fn not_in_is_one_operator() {
         let file = parse(r#"flag f { rule if country not in ["DE"] => on }"#).expect("parses");
-        let Item::Flag(flag) = &file.items[0] else {
-            panic!()
-        };
-        let FlagItemKind::Rule(rule) = &flag.items[0].kind else {
-            panic!()
-        };
-        assert!(matches!(
-            rule.cond,
-            Cond::Atom(Atom::Compare { op: Op::NotIn, .. })
-        ));
+        let Item::Flag(flag) = &file.items[0] else { panic!() };
+        let FlagItemKind::Rule(rule) = &flag.items[0].kind else { panic!() };
+        assert!(matches!(rule.cond, Cond::Atom(Atom::Compare { op: Op::NotIn, .. })));
     }
 }

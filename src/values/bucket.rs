@@ -55,10 +55,7 @@ mod tests {
         let long = "k".repeat(1000);
         let mut joined = String::from("salt:");
         joined.push_str(&long);
-        assert_eq!(
-            bucket("salt", &long),
-            (xxh3_64(joined.as_bytes()) % 10_000) as u32
-        );
+        assert_eq!(bucket("salt", &long), (xxh3_64(joined.as_bytes()) % 10_000) as u32);
         assert_eq!(bucket("s", "v"), (xxh3_64(b"s:v") % 10_000) as u32);
     }
 
