@@ -692,17 +692,18 @@ fn read_section(
             for i in 0..n {
                 let name = r.u32()?;
                 let entry = r.u32()?;
-                let serve =
-                    match (r.u32()?, r.u32()?) {
-                        (0, v) => ServeRef::Variation(v),
-                        (1, s) => ServeRef::Split(s),
-                        (k, _) => return Err(SnapshotError::corrupt(
+                let serve = match (r.u32()?, r.u32()?) {
+                    (0, v) => ServeRef::Variation(v),
+                    (1, s) => ServeRef::Split(s),
+                    (k, _) => {
+                        return Err(SnapshotError::corrupt(
                             r.section,
                             format!(
                                 "rule {i}: serve kind {k} is neither 0 (variation) nor 1 (split)"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 out.push(Rule { name, entry, serve });
             }
             rs.rules = out;

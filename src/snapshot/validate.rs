@@ -262,10 +262,10 @@ fn flag(rs: &Ruleset, i: usize, f: &crate::compile::tables::Flag) -> Result {
         f.rules,
         rs.rules.len(),
     )?;
-    let split_local = |s: u32| -> Result {
+    let split_local = |what: &str, s: u32| -> Result {
         index(
             "flags",
-            || format!("flag {:?} split", key()),
+            || format!("flag {:?} {what}", key()),
             s,
             rs.splits.len(),
         )?;
@@ -282,11 +282,11 @@ fn flag(rs: &Ruleset, i: usize, f: &crate::compile::tables::Flag) -> Result {
     for r in rs.rules.get(f.rules.range()).unwrap_or(&[]) {
         match r.serve {
             ServeRef::Variation(v) => local("rule variation", v)?,
-            ServeRef::Split(s) => split_local(s)?,
+            ServeRef::Split(s) => split_local("rule split", s)?,
         }
     }
     if f.rollout != NONE {
-        split_local(f.rollout)?;
+        split_local("rollout split", f.rollout)?;
     }
     Ok(())
 }
