@@ -416,7 +416,7 @@ impl<'a> Reader<'a> {
     /// must fit, so no allocation exceeds what the input can describe.
     fn count(&mut self, min_record: u64) -> Result<usize, SnapshotError> {
         let n = self.u64()?;
-        let needed = n.checked_mul(min_record).unwrap_or(u64::MAX);
+        let needed = n.saturating_mul(min_record);
         if needed > self.remaining() {
             return Err(self.truncated(needed));
         }

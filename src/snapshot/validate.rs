@@ -467,18 +467,28 @@ fn cycle(rs: &Ruleset, stack: &[(usize, Vec<usize>, usize)], to: usize) -> Snaps
     corrupt("code", format!("reference cycle: {}", path.join(" -> ")))
 }
 
-/// Compiles the regexes (their pattern ids already validated).
+/// Compiles the regexes (their pattern ids already validated). A pattern id
+/// listed more than once is compiled once, so a hostile snapshot cannot make
+/// us compile the same pattern over and over.
 pub(crate) fn compile_regexes(mut rs: Ruleset, patterns: &[StrId]) -> Result<Ruleset> {
+    let mut compiled: std::collections::BTreeMap<StrId, regex::Regex> = Default::default();
     let mut regexes = Vec::with_capacity(patterns.len());
     for &p in patterns {
-        let pattern = rs.strings.get(p);
-        let re = regex::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|error| SnapshotError::Regex {
-                pattern: pattern.to_string(),
-                error,
-            })?;
+        let re = match compiled.get(&p) {
+            Some(re) => re.clone(),
+            None => {
+                let pattern = rs.strings.get(p);
+                let re = regex::RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|error| SnapshotError::Regex {
+                        pattern: pattern.to_string(),
+                        error,
+                    })?;
+                compiled.insert(p, re.clone());
+                re
+            }
+        };
         regexes.push((p, re));
     }
     rs.regexes = regexes;
