@@ -193,9 +193,9 @@ fn write_section(out: &mut Out, rs: &Ruleset, tag: usize) {
             out.len(rs.variations.len());
             for v in &rs.variations {
                 out.u32(v.name.0);
-                // Serializing a `Value` into a Vec cannot fail.
-                let json = serde_json::to_vec(&v.value).unwrap_or_default();
-                out.bytes(&json);
+                let mut value = Vec::new();
+                super::value::write(&mut value, &v.value);
+                out.bytes(&value);
             }
         }
         S_TARGETS => {
@@ -366,6 +366,10 @@ impl<'a> Reader<'a> {
         self.bytes.len().saturating_sub(self.pos) as u64
     }
 
+    pub(crate) fn section(&self) -> &'static str {
+        self.section
+    }
+
     pub(crate) fn position(&self) -> usize {
         self.pos
     }
@@ -414,7 +418,7 @@ impl<'a> Reader<'a> {
 
     /// A record count, checked against the bytes left: `count * min_record`
     /// must fit, so no allocation exceeds what the input can describe.
-    fn count(&mut self, min_record: u64) -> Result<usize, SnapshotError> {
+    pub(crate) fn count(&mut self, min_record: u64) -> Result<usize, SnapshotError> {
         let n = self.u64()?;
         let needed = n.saturating_mul(min_record);
         if needed > self.remaining() {
@@ -668,10 +672,9 @@ fn read_section(
             let mut out = Vec::with_capacity(n);
             for i in 0..n {
                 let name = StrId(r.u32()?);
-                let json = r.bytes()?;
-                let value = serde_json::from_slice(json).map_err(|e| {
-                    SnapshotError::corrupt(r.section, format!("variation {i}: bad JSON value: {e}"))
-                })?;
+                let mut vr = Reader::new(r.bytes()?, r.section);
+                let value = super::value::read(&mut vr, &format!("variation {i} value"))?;
+                vr.finish()?;
                 out.push(Variation { name, value });
             }
             rs.variations = out;

@@ -39,6 +39,7 @@ mod format;
 mod patch;
 mod store;
 mod validate;
+mod value;
 
 #[cfg(test)]
 mod fixture;

@@ -168,8 +168,9 @@ fn header_errors_are_precise() {
 #[test]
 fn hostile_counts_do_not_allocate() {
     let bytes = to_bytes(&ruleset(1), &meta(1));
-    // The first section's first field is the string blob length; then set
-    // the flag count (deep inside) to u64::MAX as well, via the attrs count.
+    // The body opens with the strings section: tag (4), payload length (8),
+    // then the blob length (8). A huge blob length, then a huge section
+    // length: both refused before anything is allocated.
     let bad = doctor(&bytes, |b| {
         b[12..20].copy_from_slice(&u64::MAX.to_le_bytes())
     });
@@ -602,4 +603,25 @@ fn one_section_patch_is_small() {
         patch.len(),
         new.len()
     );
+}
+
+#[test]
+fn json_numbers_survive_the_round_trip() {
+    // Variation values are stored as JSON text; check that f64s come back
+    // bit for bit (xorshift over bit patterns, finite values only).
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rs = ruleset(1);
+    for _ in 0..5_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let f = f64::from_bits(x);
+        if !f.is_finite() {
+            continue;
+        }
+        rs.variations[6].value = serde_json::json!(f);
+        let snap = reload(&rs).unwrap();
+        let back = snap.ruleset.variations[6].value.as_f64().unwrap();
+        assert_eq!(back.to_bits(), f.to_bits(), "{f:e}");
+    }
 }
