@@ -1,5 +1,5 @@
 //! The byte layout: header (frame), body sections, and their encoders and
-//! decoders. Decoding checks lengths and encodings (UTF-8, JSON, roaring,
+//! decoders. Decoding checks lengths and encodings (UTF-8, values, roaring,
 //! record tags); cross-references are checked afterwards by `validate`.
 
 use roaring::RoaringBitmap;

@@ -607,7 +607,7 @@ fn one_section_patch_is_small() {
 
 #[test]
 fn json_numbers_survive_the_round_trip() {
-    // Variation values are stored as JSON text; check that f64s come back
+    // Variation values once went through JSON text, which lost f64 bits; check that f64s come back
     // bit for bit (xorshift over bit patterns, finite values only).
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut rs = ruleset(1);
