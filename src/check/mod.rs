@@ -7,11 +7,20 @@
 //! and rendered as `FILE:LINE:COL: error: MESSAGE` with the source line and a
 //! caret.
 
+mod cond;
+mod diagnostic;
+mod graph;
+mod names;
 pub mod program;
+mod resolve;
 
 pub use program::Program;
 
-use crate::syntax::ast::Span;
+use crate::syntax::ast::{SourceFile, Span};
+use diagnostic::Diags;
+use graph::Graph;
+use names::Namespace;
+use resolve::Lowering;
 
 /// One source file: its name (as printed in diagnostics) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,21 +73,79 @@ pub struct Diagnostic {
 }
 
 /// Checks a set of source files that share one namespace.
+///
+/// Every file is parsed (a file with syntax errors contributes its syntax
+/// errors and no items), then all flags and segments are declared in one
+/// namespace, resolved, typed and checked against `limits`. Returns the
+/// [`Program`], or every error of every file sorted by file and position.
 pub fn check(sources: &[Source], limits: &Limits) -> Result<Program, Vec<Diagnostic>> {
-    let _ = (sources, limits);
-    todo!("checker")
+    let mut diags = Diags::default();
+    let mut files: Vec<(usize, SourceFile)> = Vec::new();
+    for (index, source) in sources.iter().enumerate() {
+        match crate::syntax::parse(&source.text) {
+            Ok(file) => files.push((index, file)),
+            Err(errors) => {
+                for e in errors {
+                    diags.error(index, e.span, e.message);
+                }
+            }
+        }
+    }
+
+    let ns = Namespace::build(&files, &mut diags);
+    let mut program = Program::default();
+    let mut graph = Graph {
+        flag_refs: Vec::with_capacity(ns.flags.len()),
+        segment_refs: Vec::with_capacity(ns.segments.len()),
+    };
+    {
+        let mut lowering = Lowering {
+            ns: &ns,
+            limits,
+            diags: &mut diags,
+        };
+        for head in &ns.flags {
+            let mut refs = Vec::new();
+            if let Some(flag) = lowering.flag(head, &mut refs) {
+                program.flags.push(flag);
+            }
+            graph.flag_refs.push(refs);
+        }
+        for head in &ns.segments {
+            let mut refs = Vec::new();
+            if let Some(segment) = lowering.segment(head, &mut refs) {
+                program.segments.push(segment);
+            }
+            graph.segment_refs.push(refs);
+        }
+        // Second definitions are dropped, but their errors still count.
+        for head in &ns.duplicate_flags {
+            lowering.flag(head, &mut Vec::new());
+        }
+        for head in &ns.duplicate_segments {
+            lowering.segment(head, &mut Vec::new());
+        }
+    }
+    graph.check(&ns, limits.reference_depth, &mut diags);
+
+    if diags.is_empty() {
+        Ok(program)
+    } else {
+        Err(diags.into_sorted())
+    }
 }
 
 /// Renders diagnostics as `FILE:LINE:COL: error: MESSAGE`, then the source
 /// line and a caret under the offending text. Lines and columns are 1-based;
 /// columns count Unicode scalar values.
 pub fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
-    let _ = (diagnostics, sources);
-    todo!("render")
+    diagnostic::render(diagnostics, sources)
 }
 
 /// The 1-based line and column (in Unicode scalar values) where a diagnostic points.
 pub fn location(diagnostic: &Diagnostic, sources: &[Source]) -> (usize, usize) {
-    let _ = (diagnostic, sources);
-    todo!("location")
+    diagnostic::location(diagnostic, sources)
 }
+
+#[cfg(test)]
+mod tests;

@@ -51,6 +51,36 @@ impl Version {
     }
 }
 
+/// Orders by semver precedence. Consistent with `Eq`: two parsed versions
+/// have equal precedence exactly when their parts are equal, because build
+/// metadata is dropped and numeric identifiers have no leading zeros.
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Version) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Orders by semver precedence (see the `PartialOrd` impl).
+impl Ord for Version {
+    fn cmp(&self, other: &Version) -> Ordering {
+        self.as_ref().precedence(&other.as_ref())
+    }
+}
+
+/// Orders by semver precedence (see [`VersionRef::precedence`]).
+impl PartialOrd for VersionRef<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Orders by semver precedence (see [`VersionRef::precedence`]).
+impl Ord for VersionRef<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.precedence(other)
+    }
+}
+
 impl VersionRef<'_> {
     /// Copies the borrowed parts.
     pub fn to_owned_version(&self) -> Version {
@@ -63,14 +93,320 @@ impl VersionRef<'_> {
     }
 
     /// Semver precedence (build metadata already dropped by [`parse`]).
+    ///
+    /// semver.org §11: major, minor, patch numerically; a pre-release version
+    /// is lower than the same version without one; pre-release identifiers
+    /// compare left to right, numeric ones numerically, alphanumeric ones in
+    /// ASCII order, numeric below alphanumeric, and a list that is a prefix
+    /// of the other is lower.
     pub fn precedence(&self, other: &VersionRef<'_>) -> Ordering {
-        let _ = other;
-        todo!("semver precedence")
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => pre_release_precedence(self.pre, other.pre),
+            })
     }
+}
+
+/// Compares two non-empty pre-release texts identifier by identifier.
+fn pre_release_precedence(a: &str, b: &str) -> Ordering {
+    let mut left = a.split('.');
+    let mut right = b.split('.');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => match identifier_precedence(x, y) {
+                Ordering::Equal => continue,
+                unequal => return unequal,
+            },
+        }
+    }
+}
+
+/// Compares two pre-release identifiers.
+fn identifier_precedence(a: &str, b: &str) -> Ordering {
+    match (is_numeric(a), is_numeric(b)) {
+        // Numeric identifiers have no leading zeros, so the longer one is the
+        // larger, and equal lengths compare digit by digit. This works for
+        // identifiers of any length, even beyond u64.
+        (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
+fn is_numeric(identifier: &str) -> bool {
+    !identifier.is_empty() && identifier.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses a version; `None` when the text is not one.
 pub fn parse(text: &str) -> Option<VersionRef<'_>> {
-    let _ = text;
-    todo!("semver parse")
+    let text = text
+        .strip_prefix('v')
+        .or_else(|| text.strip_prefix('V'))
+        .unwrap_or(text);
+
+    // Build metadata: validated, then dropped.
+    let (text, build) = match text.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (text, None),
+    };
+    if let Some(build) = build {
+        if !build.split('.').all(is_identifier) {
+            return None;
+        }
+    }
+
+    // Pre-release: everything after the first `-` (it may contain more `-`).
+    let (core, pre) = match text.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (text, None),
+    };
+    let pre = match pre {
+        Some(pre) => {
+            let valid = pre
+                .split('.')
+                .all(|id| is_identifier(id) && !(is_numeric(id) && has_leading_zero(id)));
+            if !valid {
+                return None;
+            }
+            pre
+        }
+        None => "",
+    };
+
+    // MAJOR[.MINOR[.PATCH]]
+    let mut parts = core.split('.');
+    let major = numeric_part(parts.next()?)?;
+    let minor = match parts.next() {
+        Some(part) => numeric_part(part)?,
+        None => 0,
+    };
+    let patch = match parts.next() {
+        Some(part) => numeric_part(part)?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+
+    Some(VersionRef {
+        major,
+        minor,
+        patch,
+        pre,
+    })
+}
+
+/// A non-empty identifier of `[0-9A-Za-z-]`.
+fn is_identifier(identifier: &str) -> bool {
+    !identifier.is_empty()
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn has_leading_zero(digits: &str) -> bool {
+    digits.len() > 1 && digits.starts_with('0')
+}
+
+/// A MAJOR, MINOR or PATCH part: ASCII digits, no leading zero, fits u64.
+fn numeric_part(part: &str) -> Option<u64> {
+    if !is_numeric(part) || has_leading_zero(part) {
+        return None;
+    }
+    // Only digits remain, so the sole possible failure is overflow.
+    part.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> VersionRef<'_> {
+        match parse(text) {
+            Some(version) => version,
+            None => panic!("{text:?} should parse"),
+        }
+    }
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        v(a).precedence(&v(b))
+    }
+
+    #[test]
+    fn parses_full_versions() {
+        assert_eq!(
+            v("1.2.3-alpha.1+build.5"),
+            VersionRef {
+                major: 1,
+                minor: 2,
+                patch: 3,
+                pre: "alpha.1"
+            }
+        );
+        assert_eq!(
+            v("0.0.0"),
+            VersionRef {
+                major: 0,
+                minor: 0,
+                patch: 0,
+                pre: ""
+            }
+        );
+        assert_eq!(v("1.0.0-x-y-z.--").pre, "x-y-z.--");
+        assert_eq!(v("1.0.0-0.3.7").pre, "0.3.7");
+        assert_eq!(v("1.0.0+0017").pre, "");
+    }
+
+    #[test]
+    fn missing_parts_are_zero() {
+        assert_eq!(v("2.3"), v("2.3.0"));
+        assert_eq!(v("2"), v("2.0.0"));
+        assert_eq!(v("2-rc.1"), v("2.0.0-rc.1"));
+        assert_eq!(v("2.3+b"), v("2.3.0"));
+    }
+
+    #[test]
+    fn leading_v_is_optional() {
+        assert_eq!(v("v2.3"), v("2.3.0"));
+        assert_eq!(v("V1.2.3-rc"), v("1.2.3-rc"));
+        assert_eq!(cmp("v2.3", "2.3.0"), Ordering::Equal);
+    }
+
+    #[test]
+    fn numeric_parts_fit_u64() {
+        assert_eq!(v("18446744073709551615").major, u64::MAX);
+        assert_eq!(parse("18446744073709551616"), None);
+        assert_eq!(parse("1.18446744073709551616.0"), None);
+    }
+
+    #[test]
+    fn invalid_forms() {
+        for text in [
+            "",
+            "v",
+            "V",
+            "vv1",
+            "01",
+            "1.01",
+            "1.2.03",
+            "1.2.3.4",
+            "1..2",
+            "1.",
+            ".1",
+            "1.2.",
+            "a",
+            "1.a",
+            "-1",
+            "1.-2",
+            "+1",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-+b",
+            "1.2.3-a..b",
+            "1.2.3-a.",
+            "1.2.3-01",
+            "1.2.3-alpha.01",
+            "1.2.3-a_b",
+            "1.2.3+a..b",
+            "1.2.3+a+b",
+            "1.2.3+",
+            " 1.2.3",
+            "1.2.3 ",
+            "1. 2.3",
+            "1.2.3- a",
+            "1.2.3\n",
+            "１.2.3",
+            "1.2.3-é",
+            "x1.2.3",
+            "v 1.2.3",
+            "1.2.3-rc+",
+            "+",
+            "-",
+        ] {
+            assert_eq!(parse(text), None, "{text:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn zero_and_alphanumeric_leading_zero_are_fine() {
+        assert!(parse("0.0.0-0").is_some());
+        assert!(
+            parse("1.0.0-0a").is_some(),
+            "alphanumeric identifiers may start with 0"
+        );
+        assert!(parse("1.0.0-alpha.0").is_some());
+    }
+
+    #[test]
+    fn semver_org_example_chain() {
+        let chain = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+        ];
+        for (i, a) in chain.iter().enumerate() {
+            for (j, b) in chain.iter().enumerate() {
+                assert_eq!(cmp(a, b), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn core_parts_compare_numerically() {
+        assert_eq!(cmp("1.9.0", "1.10.0"), Ordering::Less);
+        assert_eq!(cmp("2.0.0", "1.99.99"), Ordering::Greater);
+        assert_eq!(cmp("1.0.10", "1.0.9"), Ordering::Greater);
+        assert_eq!(cmp("1.0.0", "2.0.0-alpha"), Ordering::Less);
+    }
+
+    #[test]
+    fn build_metadata_is_ignored() {
+        assert_eq!(cmp("1.0.0+a", "1.0.0+b"), Ordering::Equal);
+        assert_eq!(v("1.0.0+a"), v("1.0.0+b"));
+        assert_eq!(cmp("1.0.0-rc.1+x", "1.0.0-rc.1"), Ordering::Equal);
+    }
+
+    #[test]
+    fn pre_release_identifier_rules() {
+        // Numeric below alphanumeric.
+        assert_eq!(cmp("1.0.0-1", "1.0.0-a"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-999", "1.0.0-0a"), Ordering::Less);
+        // Alphanumeric in ASCII order (uppercase before lowercase, `-` before digits).
+        assert_eq!(cmp("1.0.0-Z", "1.0.0-a"), Ordering::Less);
+        assert_eq!(cmp("1.0.0--", "1.0.0-0a"), Ordering::Less);
+        // Numeric identifiers beyond u64 still compare numerically.
+        assert_eq!(
+            cmp(
+                "1.0.0-99999999999999999999999",
+                "1.0.0-100000000000000000000000"
+            ),
+            Ordering::Less
+        );
+        // Prefix is lower.
+        assert_eq!(cmp("1.0.0-a.b", "1.0.0-a.b.c"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-a.b", "1.0.0-a.b"), Ordering::Equal);
+    }
+
+    #[test]
+    fn owned_versions_order_like_borrowed_ones() {
+        let a = Version::parse("1.0.0-beta.11").expect("valid");
+        let b = Version::parse("v1.0.0-rc.1+x").expect("valid");
+        assert!(a < b);
+        assert_eq!(b.pre, "rc.1");
+        assert_eq!(b.as_ref(), v("1.0.0-rc.1"));
+        assert!(v("1.0.0") > v("1.0.0-rc.1"));
+    }
 }

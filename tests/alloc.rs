@@ -1,0 +1,111 @@
+//! Evaluation allocates nothing: a counting global allocator watches a
+//! prepared context evaluate a mixed flag many times.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vexil::check::{Limits, Source};
+use vexil::compile::{compile_sources, CompileOptions};
+use vexil::context::Context;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Only allocations of the measuring thread count (the test harness has others).
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(std::cell::Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting
+// touches only a const-initialised thread-local and an atomic, neither allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RULES: &str = r#"
+segment beta { include ["u-1", "u-2"] match plan == "enterprise" and country in ["DE", "FR"] }
+flag gate { default on }
+flag typical {
+  variations { a: "alpha", b: "beta", c: "gamma" }
+  default c
+  target a ["alice", "bob"]
+  rule "eu" if country in ["DE", "FR", "IT", "ES"] and plan != "free" => a
+  rule if email ends_with "@acme.io" => b
+  rule if app_version >= semver("2.3.0") and platform == "ios" => split { a: 10%, b: 90% }
+  rule if segment beta => a
+  rule if age > 40 or tags contains "vip" => b
+  rule if signup < date("2020-01-01T00:00:00Z") => a
+  rule if name matches "^[A-Z][a-z]+$" => b
+  rule if not (score <= 10) and flag gate is on => split by org { a: 50%, b: 50% }
+  rule if plan starts_with "ent" => a
+  rollout split { a: 33.33%, b: 33.33%, c: 33.34% }
+}
+"#;
+
+#[test]
+fn evaluation_does_not_allocate() {
+    let sources = [Source {
+        name: "alloc.flags".into(),
+        text: RULES.into(),
+    }];
+    let options = CompileOptions {
+        limits: Limits::default(),
+    };
+    let ruleset = compile_sources(&sources, &options).expect("rules compile");
+    let contexts: Vec<Context> = [
+        r#"{"key":"carol","country":"US","plan":"free","email":"c@x.com","app_version":"2.4.0","platform":"ios","age":30,"tags":["a"],"signup":"2021-05-01T00:00:00Z","name":"Carol","score":50,"org":7}"#,
+        r#"{"key":"u-9","country":"DE","plan":"enterprise","app_version":"v1.0","age":41.5,"tags":[],"signup":1500000000000}"#,
+        r#"{"key":"alice"}"#,
+        r#"{"plan":"enterprise-plus","score":3}"#,
+    ]
+    .iter()
+    .map(|text| Context::from_json_str(text).expect("valid context"))
+    .collect();
+    let prepared: Vec<_> = contexts.iter().map(|c| ruleset.prepare(c)).collect();
+    // Warm up (the regex engine fills its per-thread cache on first use).
+    for p in &prepared {
+        let _ = p.detail("typical");
+    }
+    COUNTING.with(|c| c.set(true));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut served = 0usize;
+    for _ in 0..1000 {
+        for p in &prepared {
+            served += p.detail("typical").variation.map_or(0, str::len);
+            served += usize::from(p.bool_value("gate", false));
+            served += p.all().count();
+        }
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(false));
+    assert!(served > 0);
+    assert_eq!(
+        after - before,
+        0,
+        "evaluation allocated {} times",
+        after - before
+    );
+}
