@@ -84,7 +84,10 @@ pub fn differential(data: &[u8]) {
     let Ok(program) = check::check(&[source(text)], &Limits::default()) else {
         return;
     };
-    let ruleset = compile::compile(&program);
+    let ruleset = match compile::compile(&program) {
+        Ok(ruleset) => ruleset,
+        Err(e) => panic!("a checked program failed to link: {e}"),
+    };
     let prepared = ruleset.prepare(&context);
 
     let compiled: Vec<(&str, Detail<'_>)> = prepared.all().collect();
