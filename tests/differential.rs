@@ -115,7 +115,14 @@ const DATE_LITS: &[&str] = &[
 ];
 
 const REGEX_LITS: &[&str] = &[
-    "^a", "b$", "[0-9]+", "^(free|pro)$", "e", "^$", "\\.", "(?i)^pro$",
+    "^a",
+    "b$",
+    "[0-9]+",
+    "^(free|pro)$",
+    "e",
+    "^$",
+    "\\.",
+    "(?i)^pro$",
 ];
 
 /// Version-ish strings in contexts (valid and invalid).
@@ -349,7 +356,10 @@ fn op_lit() -> impl Strategy<Value = String> + Clone {
 }
 
 fn attr_index(name: &str) -> usize {
-    ATTRS.iter().position(|a| *a == name).expect("attribute in pool")
+    ATTRS
+        .iter()
+        .position(|a| *a == name)
+        .expect("attribute in pool")
 }
 
 /// A comparison whose literal fits what contexts usually hold for that
@@ -366,7 +376,8 @@ fn typed_cmp() -> impl Strategy<Value = AtomP> + Clone {
     ];
     let nums = pick(&["age", "score", "org_id"]);
     let num_op = prop_oneof![
-        (pick(&["==", "!=", "<", "<=", ">", ">="]), num_lit()).prop_map(|(o, l)| format!("{o} {l}")),
+        (pick(&["==", "!=", "<", "<=", ">", ">="]), num_lit())
+            .prop_map(|(o, l)| format!("{o} {l}")),
         (pick(&["in", "not in"]), vec(num_lit(), 0..=4))
             .prop_map(|(o, l)| format!("{o} [{}]", l.join(", "))),
     ];
@@ -408,14 +419,16 @@ fn atom() -> impl Strategy<Value = AtomP> + Clone {
 }
 
 fn cond() -> impl Strategy<Value = CondP> + Clone {
-    atom().prop_map(CondP::Atom).prop_recursive(3, 24, 3, |inner| {
-        prop_oneof![
-            3 => vec(inner.clone(), 2..=3).prop_map(CondP::And),
-            3 => vec(inner.clone(), 2..=3).prop_map(CondP::Or),
-            2 => inner.clone().prop_map(|c| CondP::Not(Box::new(c))),
-            1 => inner.prop_map(|c| CondP::Paren(Box::new(c))),
-        ]
-    })
+    atom()
+        .prop_map(CondP::Atom)
+        .prop_recursive(3, 24, 3, |inner| {
+            prop_oneof![
+                3 => vec(inner.clone(), 2..=3).prop_map(CondP::And),
+                3 => vec(inner.clone(), 2..=3).prop_map(CondP::Or),
+                2 => inner.clone().prop_map(|c| CondP::Not(Box::new(c))),
+                1 => inner.prop_map(|c| CondP::Paren(Box::new(c))),
+            ]
+        })
 }
 
 fn split() -> impl Strategy<Value = SplitP> + Clone {
@@ -831,9 +844,9 @@ fn attr_value() -> impl Strategy<Value = Value> + Clone {
 /// A value of the type conditions on `name` usually expect (or anything).
 fn typed_value(name: &'static str) -> BoxedStrategy<Value> {
     let typed: BoxedStrategy<Value> = match name {
-        "plan" | "country" | "email" | "org.plan" => {
-            pick(STRS).prop_map(|s| Value::String(s.to_string())).boxed()
-        }
+        "plan" | "country" | "email" | "org.plan" => pick(STRS)
+            .prop_map(|s| Value::String(s.to_string()))
+            .boxed(),
         "age" | "score" | "org_id" => num_value().boxed(),
         "app_version" => pick(VERSION_VALS)
             .prop_map(|s| Value::String(s.to_string()))
@@ -1113,7 +1126,11 @@ fn example_rule_index_matched_and_split() {
             "new-checkout",
             &json!({"key": key, "platform": "ios", "app_version": "2.3.1"}),
         );
-        let expect = if bucket("new-checkout", &key) < 1000 { "on" } else { "off" };
+        let expect = if bucket("new-checkout", &key) < 1000 {
+            "on"
+        } else {
+            "off"
+        };
         assert_eq!(variation.as_deref(), Some(expect), "key {key}");
         assert_eq!(reason, Reason::Split);
         assert_eq!(rule.as_deref(), Some("ios 10%"));
@@ -1122,7 +1139,11 @@ fn example_rule_index_matched_and_split() {
     for org in 0..50i64 {
         let (_, variation, reason, rule, _) =
             f.eval("new-checkout", &json!({"key": "zed", "org_id": org as f64}));
-        let expect = if bucket("new-checkout", &org.to_string()) < 500 { "on" } else { "off" };
+        let expect = if bucket("new-checkout", &org.to_string()) < 500 {
+            "on"
+        } else {
+            "off"
+        };
         assert_eq!(variation.as_deref(), Some(expect), "org {org}");
         assert_eq!(reason, Reason::Split);
         assert_eq!(rule.as_deref(), Some("rollout"));
@@ -1236,12 +1257,29 @@ fn generator_covers_every_reason() {
     }
     let total: usize = tally.values().sum();
     let share = |prefix: &str| -> usize {
-        tally.iter().filter(|(w, _)| w.starts_with(prefix)).map(|(_, n)| n).sum::<usize>() * 100 / total
+        tally
+            .iter()
+            .filter(|(w, _)| w.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum::<usize>()
+            * 100
+            / total
     };
     for (what, n) in &tally {
         println!("{n:8} {what}");
     }
-    for prefix in ["DEFAULT", "DISABLED", "SPLIT rollout", "SPLIT rule", "TARGETING_MATCH target", "TARGETING_MATCH rule"] {
-        assert!(share(prefix) >= 2, "{prefix} is {}% of {total} evaluations", share(prefix));
+    for prefix in [
+        "DEFAULT",
+        "DISABLED",
+        "SPLIT rollout",
+        "SPLIT rule",
+        "TARGETING_MATCH target",
+        "TARGETING_MATCH rule",
+    ] {
+        assert!(
+            share(prefix) >= 2,
+            "{prefix} is {}% of {total} evaluations",
+            share(prefix)
+        );
     }
 }

@@ -41,7 +41,11 @@ pub fn key_index(program: &Program, base: Option<&NameIndex>) -> NameIndex {
 /// Compiles every flag and segment of a program into units, with target and
 /// segment keys numbered by `keys`.
 pub fn units(program: &Program, keys: &NameIndex) -> (Vec<FlagUnit>, Vec<SegmentUnit>) {
-    let flags = program.flags.iter().map(|f| flag_unit(program, f, keys)).collect();
+    let flags = program
+        .flags
+        .iter()
+        .map(|f| flag_unit(program, f, keys))
+        .collect();
     let segments = program
         .segments
         .iter()
@@ -156,13 +160,21 @@ impl Code<'_> {
         match cond {
             Cond::All(parts) => {
                 for (i, part) in parts.iter().enumerate() {
-                    let t = if i + 1 == parts.len() { on_true } else { self.next_after(part) };
+                    let t = if i + 1 == parts.len() {
+                        on_true
+                    } else {
+                        self.next_after(part)
+                    };
                     self.emit(part, t, on_false);
                 }
             }
             Cond::Any(parts) => {
                 for (i, part) in parts.iter().enumerate() {
-                    let f = if i + 1 == parts.len() { on_false } else { self.next_after(part) };
+                    let f = if i + 1 == parts.len() {
+                        on_false
+                    } else {
+                        self.next_after(part)
+                    };
                     self.emit(part, on_true, f);
                 }
             }
@@ -258,7 +270,10 @@ fn list_pred(list: &List) -> UnitPred {
         }
         List::Nums(items) => {
             // -0 and 0 are one number.
-            let mut sorted: Vec<f64> = items.iter().map(|n| if *n == 0.0 { 0.0 } else { *n }).collect();
+            let mut sorted: Vec<f64> = items
+                .iter()
+                .map(|n| if *n == 0.0 { 0.0 } else { *n })
+                .collect();
             sorted.sort_by(f64::total_cmp);
             sorted.dedup();
             UnitPred::NumIn(sorted)

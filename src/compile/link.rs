@@ -34,7 +34,11 @@ pub enum LinkError {
 }
 
 /// Lays units out into decision tables, with `keys` as the key table.
-pub fn link(flags: &[FlagUnit], segments: &[SegmentUnit], keys: NameIndex) -> Result<Ruleset, LinkError> {
+pub fn link(
+    flags: &[FlagUnit],
+    segments: &[SegmentUnit],
+    keys: NameIndex,
+) -> Result<Ruleset, LinkError> {
     let mut flag_ids = HashMap::with_capacity(flags.len());
     for (i, f) in flags.iter().enumerate() {
         if flag_ids.insert(f.key.as_str(), i as u32).is_some() {
@@ -210,7 +214,13 @@ impl<'u> Linker<'u> {
         let base = self.out.code.len() as u32;
         for instr in code {
             let atom = self.atom(&instr.atom)?;
-            let relocate = |t: u32| if t == JUMP_TRUE || t == JUMP_FALSE { t } else { base + t };
+            let relocate = |t: u32| {
+                if t == JUMP_TRUE || t == JUMP_FALSE {
+                    t
+                } else {
+                    base + t
+                }
+            };
             self.out.code.push(Instr {
                 atom,
                 on_true: relocate(instr.on_true),
@@ -308,8 +318,12 @@ fn code_attrs<'u>(code: &'u [UnitInstr], names: &mut BTreeSet<&'u str>) {
 /// Splits a ruleset back into units (and its key table).
 pub fn unlink(rs: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), LinkError> {
     let u = Unlinker { rs };
-    let flags = (0..rs.flags.len()).map(|i| u.flag(i)).collect::<Result<_, _>>()?;
-    let segments = (0..rs.segments.len()).map(|i| u.segment(i)).collect::<Result<_, _>>()?;
+    let flags = (0..rs.flags.len())
+        .map(|i| u.flag(i))
+        .collect::<Result<_, _>>()?;
+    let segments = (0..rs.segments.len())
+        .map(|i| u.segment(i))
+        .collect::<Result<_, _>>()?;
     Ok((flags, segments))
 }
 
@@ -343,7 +357,10 @@ impl Unlinker<'_> {
             .iter()
             .map(|t| (t.variation, t.keys.clone()))
             .collect();
-        let rules = rs.rules.get(flag.rules.range()).ok_or_else(|| malformed("rule range"))?;
+        let rules = rs
+            .rules
+            .get(flag.rules.range())
+            .ok_or_else(|| malformed("rule range"))?;
         let (code, local) = self.extract(rules.iter().map(|r| r.entry))?;
         let rules = rules
             .iter()
@@ -379,7 +396,11 @@ impl Unlinker<'_> {
     }
 
     fn split(&self, i: u32) -> Result<UnitSplit, LinkError> {
-        let split = self.rs.splits.get(i as usize).ok_or_else(|| malformed("split index"))?;
+        let split = self
+            .rs
+            .splits
+            .get(i as usize)
+            .ok_or_else(|| malformed("split index"))?;
         let arms = self
             .rs
             .arms
@@ -388,7 +409,9 @@ impl Unlinker<'_> {
             .iter()
             .map(|a| (a.end, a.variation))
             .collect();
-        let by = (split.by != NONE).then(|| self.attr(split.by)).transpose()?;
+        let by = (split.by != NONE)
+            .then(|| self.attr(split.by))
+            .transpose()?;
         Ok(UnitSplit { by, arms })
     }
 
@@ -401,8 +424,16 @@ impl Unlinker<'_> {
     }
 
     fn segment(&self, i: usize) -> Result<SegmentUnit, LinkError> {
-        let segment = self.rs.segments.get(i).ok_or_else(|| malformed("segment index"))?;
-        let entries: Vec<u32> = if segment.entry == NONE { Vec::new() } else { vec![segment.entry] };
+        let segment = self
+            .rs
+            .segments
+            .get(i)
+            .ok_or_else(|| malformed("segment index"))?;
+        let entries: Vec<u32> = if segment.entry == NONE {
+            Vec::new()
+        } else {
+            vec![segment.entry]
+        };
         let (code, _) = self.extract(entries.into_iter())?;
         Ok(SegmentUnit {
             name: self.str(segment.name),
@@ -426,7 +457,9 @@ impl Unlinker<'_> {
             if pc == JUMP_TRUE || pc == JUMP_FALSE || !reached.insert(pc) {
                 continue;
             }
-            let instr = code.get(pc as usize).ok_or_else(|| malformed("jump target"))?;
+            let instr = code
+                .get(pc as usize)
+                .ok_or_else(|| malformed("jump target"))?;
             todo.push(instr.on_true);
             todo.push(instr.on_false);
         }
@@ -482,11 +515,16 @@ impl Unlinker<'_> {
             Pred::BoolEq(b) => UnitPred::BoolEq(b),
             Pred::Semver(rel, i) => UnitPred::Semver(
                 rel,
-                rs.versions.get(i as usize).cloned().ok_or_else(|| malformed("version index"))?,
+                rs.versions
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or_else(|| malformed("version index"))?,
             ),
             Pred::Date(rel, i) => UnitPred::Date(
                 rel,
-                *rs.instants.get(i as usize).ok_or_else(|| malformed("instant index"))?,
+                *rs.instants
+                    .get(i as usize)
+                    .ok_or_else(|| malformed("instant index"))?,
             ),
             Pred::StrIn(r) => UnitPred::StrIn(
                 rs.str_sets

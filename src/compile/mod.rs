@@ -41,14 +41,20 @@ pub fn compile(program: &check::Program) -> Result<Ruleset, LinkError> {
 /// of the previous version), so bitmaps of unchanged flags and segments stay
 /// byte-identical and a delta patch only carries what changed. Keys the
 /// program no longer names keep their ids; new keys are appended, sorted.
-pub fn compile_with_keys(program: &check::Program, base: Option<&Ruleset>) -> Result<Ruleset, LinkError> {
+pub fn compile_with_keys(
+    program: &check::Program,
+    base: Option<&Ruleset>,
+) -> Result<Ruleset, LinkError> {
     let keys = codegen::key_index(program, base.map(|b| &b.keys));
     let (flags, segments) = codegen::units(program, &keys);
     link::link(&flags, &segments, keys)
 }
 
 /// Parses, checks and compiles a set of source files sharing one namespace.
-pub fn compile_sources(sources: &[Source], options: &CompileOptions) -> Result<Ruleset, Vec<Diagnostic>> {
+pub fn compile_sources(
+    sources: &[Source],
+    options: &CompileOptions,
+) -> Result<Ruleset, Vec<Diagnostic>> {
     let program = check::check(sources, &options.limits)?;
     compile(&program).map_err(|e| {
         vec![Diagnostic {

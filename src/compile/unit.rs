@@ -27,6 +27,7 @@ pub struct FlagUnit {
     /// The flag's key.
     pub key: String,
     /// Variations: name and value.
+    #[serde(with = "values_as_bytes")]
     pub variations: Vec<(String, serde_json::Value)>,
     /// Local id of the default variation.
     pub default: u32,
@@ -179,5 +180,48 @@ impl<'de> Deserialize<'de> for Pattern {
             .build()
             .map(Pattern)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Variation values travel in the snapshot's own value encoding: exact for
+/// every `f64`, and read back with a nesting limit, so a hostile patch cannot
+/// exhaust the stack (postcard alone could not encode `serde_json::Value`).
+mod values_as_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::snapshot::value;
+
+    pub fn serialize<S: Serializer>(
+        variations: &[(String, serde_json::Value)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let encoded: Vec<(&str, Vec<u8>)> = variations
+            .iter()
+            .map(|(name, v)| {
+                let mut bytes = Vec::new();
+                value::write(&mut bytes, v);
+                (name.as_str(), bytes)
+            })
+            .collect();
+        encoded.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, serde_json::Value)>, D::Error> {
+        let encoded: Vec<(String, Vec<u8>)> = Vec::deserialize(d)?;
+        encoded
+            .into_iter()
+            .map(|(name, bytes)| {
+                let mut r = crate::snapshot::format::Reader::new(&bytes, "variation value");
+                let v = value::read(&mut r, "variation value").map_err(serde::de::Error::custom)?;
+                if r.remaining() != 0 {
+                    return Err(serde::de::Error::custom(
+                        "trailing bytes after a variation value",
+                    ));
+                }
+                Ok((name, v))
+            })
+            .collect()
     }
 }
