@@ -38,7 +38,7 @@ for target in "${targets[@]}"; do
     echo "== $target: ${seconds}s from $(ls "$work" | wc -l) inputs" >&2
     # --debug-assertions: arithmetic overflow panics too.
     cargo fuzz run --debug-assertions "$target" "$work" -- \
-        -max_total_time="$seconds" -timeout=10 "${dict[@]}"
+        -max_total_time="$seconds" -timeout=10 -max_len="${FUZZ_MAX_LEN:-4096}" "${dict[@]}"
     status=$?
     new=$(comm -13 <(echo "$before") <(ls "artifacts/$target"))
     if [ "$status" -ne 0 ] || [ -n "$new" ]; then
