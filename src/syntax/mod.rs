@@ -45,9 +45,40 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
             .collect::<Vec<_>>()
     })?;
     let end = source.len();
-    generated::FileParser::new()
-        .parse(tokens.into_iter().map(Ok::<_, lexer::LexError>))
-        .map_err(|e| vec![syntax_error(e, end)])
+    let parser = generated::FileParser::new();
+    let mut errors = Vec::new();
+    let mut from = 0;
+    loop {
+        let rest = tokens[from..].iter().cloned().map(Ok::<_, lexer::LexError>);
+        match parser.parse(rest) {
+            Ok(file) if errors.is_empty() => return Ok(file),
+            Ok(_) => return Err(errors),
+            Err(e) => {
+                let error = syntax_error(e, end);
+                let at = error.span.start as usize;
+                errors.push(error);
+                // Panic-mode recovery: resume at the next `flag NAME {` or
+                // `segment NAME {` after the error, so one typo does not hide
+                // the syntax errors of the items after it.
+                match resync_point(&tokens, at) {
+                    Some(next) if next > from => from = next,
+                    _ => return Err(errors),
+                }
+            }
+        }
+    }
+}
+
+/// The index of the first token after byte `at` that starts a top-level item
+/// (`flag NAME {` or `segment NAME {`; neither shape occurs inside an item).
+fn resync_point(tokens: &[lexer::Spanned<'_>], at: usize) -> Option<usize> {
+    use lexer::Token;
+    (0..tokens.len()).find(|&i| {
+        tokens[i].0 > at
+            && matches!(tokens[i].1, Token::Flag | Token::Segment)
+            && matches!(tokens.get(i + 1), Some((_, Token::Ident(_), _)))
+            && matches!(tokens.get(i + 2), Some((_, Token::LBrace, _)))
+    })
 }
 
 fn syntax_error(
@@ -198,6 +229,17 @@ flag new-checkout {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn syntax_errors_of_later_items_are_reported_too() {
+        let src = "flag a { default }\nflag b { rule if x == => on }\nflag c { default on }\nsegment s { include [1] }";
+        let errors = parse(src).expect_err("three broken items");
+        let starts: Vec<u32> = errors.iter().map(|e| e.span.start).collect();
+        assert_eq!(starts.len(), 3, "{errors:?}");
+        assert_eq!(&src[starts[0] as usize..starts[0] as usize + 1], "}");
+        assert_eq!(&src[starts[1] as usize..starts[1] as usize + 2], "=>");
+        assert_eq!(&src[starts[2] as usize..starts[2] as usize + 1], "1");
     }
 
     #[test]

@@ -1,0 +1,77 @@
+//! The serving snapshot, swapped atomically.
+//!
+//! [`Store`] holds the current [`Snapshot`] behind an `ArcSwap`: readers
+//! [`load`](Store::load) it without locks and keep whatever version they got
+//! for as long as they hold the guard; writers validate a new snapshot first
+//! and only then publish it, so a snapshot that fails validation never
+//! replaces the one serving.
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, Guard};
+
+use super::{from_bytes, Snapshot, SnapshotError};
+
+/// The snapshot currently serving, replaced atomically.
+#[derive(Debug)]
+pub struct Store {
+    current: ArcSwap<Snapshot>,
+    /// Serializes writers so the version check and the swap are one step.
+    /// Readers never take it.
+    writer: Mutex<()>,
+}
+
+impl Store {
+    /// A store serving `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Store {
+        Store {
+            current: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// The serving snapshot. Never blocks; the guard keeps that version alive
+    /// even if a newer one is swapped in meanwhile. Hold it briefly (for one
+    /// evaluation); use [`load_full`](Store::load_full) to keep it longer.
+    pub fn load(&self) -> Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// The serving snapshot as an owned `Arc`.
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The version serving.
+    pub fn version(&self) -> u64 {
+        self.current.load().meta.version
+    }
+
+    /// Validates `bytes` and swaps them in; returns the new version. On any
+    /// error (invalid bytes, stale version) the previous snapshot keeps
+    /// serving.
+    pub fn swap_bytes(&self, bytes: &[u8]) -> Result<u64, SnapshotError> {
+        let snapshot = from_bytes(bytes)?;
+        self.swap(snapshot)
+    }
+
+    /// Swaps in an already validated snapshot whose version is at least the
+    /// current one; returns the new version, or [`SnapshotError::Stale`].
+    pub fn swap(&self, snapshot: Snapshot) -> Result<u64, SnapshotError> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.current.load().meta.version;
+        let offered = snapshot.meta.version;
+        if offered < current {
+            return Err(SnapshotError::Stale { current, offered });
+        }
+        self.current.store(Arc::new(snapshot));
+        Ok(offered)
+    }
+
+    /// Swaps in a snapshot whatever its version (a deliberate step back, for
+    /// operators); returns the version it replaced.
+    pub fn force_swap(&self, snapshot: Snapshot) -> u64 {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.current.swap(Arc::new(snapshot)).meta.version
+    }
+}
