@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use vexil::compile::{compile_sources, CompileOptions};
+use vexil::snapshot::{from_bytes, to_bytes, SnapshotMeta};
 
 mod data;
 
@@ -182,10 +183,35 @@ fn compile(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("500x10", |b| {
-        b.iter(|| compile_sources(black_box(&sources), &options).expect("compiles"))
+        b.iter_with_large_drop(|| compile_sources(black_box(&sources), &options).expect("compiles"))
     });
     group.finish();
 }
 
-criterion_group!(benches, typical, worst, all_flags, compile);
+/// (e) Loading (decoding and validating) a snapshot of 5,000 rules plus one
+/// segment whose include list holds 1,000,000 keys.
+fn snapshot(c: &mut Criterion) {
+    let ruleset = data::compile("snapshot.flags", data::snapshot_source());
+    let meta = SnapshotMeta {
+        version: 1,
+        environment: "bench".into(),
+    };
+    let bytes = to_bytes(&ruleset, &meta);
+    drop(ruleset);
+    eprintln!("snapshot: {} bytes", bytes.len());
+
+    let mut group = c.benchmark_group("snapshot");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("from_bytes/5k_rules+1M_keys", |b| {
+        b.iter_with_large_drop(|| from_bytes(black_box(&bytes)).expect("valid snapshot"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, typical, worst, all_flags, compile, snapshot);
 criterion_main!(benches);
