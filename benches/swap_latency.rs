@@ -32,7 +32,25 @@ struct ReaderResult {
     longest_batch: Duration,
     /// Batches that took more than 100 µs (≥ 1.5 µs per evaluation).
     slow_batches: u64,
+    /// Of those, batches during which the serving version changed.
+    slow_with_swap: u64,
+    /// Longest batch during which the serving version changed.
+    longest_with_swap: Duration,
+    /// Times the OS took the CPU away from this reader (Linux only; 0 elsewhere).
+    preempted: u64,
     checksum: usize,
+}
+
+/// Involuntary context switches of the calling thread so far (Linux), else 0.
+fn preemptions() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 struct WriterResult {
@@ -52,9 +70,13 @@ fn reader(
     let mut evaluations = 0u64;
     let mut longest_batch = Duration::ZERO;
     let mut slow_batches = 0u64;
+    let mut slow_with_swap = 0u64;
+    let mut longest_with_swap = Duration::ZERO;
     let mut checksum = 0usize;
     let mut i = seed % contexts.len();
+    let preempted_before = preemptions();
     while !stop.load(Ordering::Relaxed) {
+        let version = store.version();
         let start = Instant::now();
         for _ in 0..BATCH {
             let snapshot = store.load();
@@ -73,8 +95,13 @@ fn reader(
         if took > longest_batch {
             longest_batch = took;
         }
+        let swapped = store.version() != version;
+        if swapped {
+            longest_with_swap = longest_with_swap.max(took);
+        }
         if took > Duration::from_micros(100) {
             slow_batches += 1;
+            slow_with_swap += u64::from(swapped);
         }
     }
     ReaderResult {
@@ -82,6 +109,9 @@ fn reader(
         evaluations,
         longest_batch,
         slow_batches,
+        slow_with_swap,
+        longest_with_swap,
+        preempted: preemptions() - preempted_before,
         checksum,
     }
 }
@@ -168,8 +198,14 @@ fn run_phase(
     let mut evaluations = 0;
     let mut longest = Duration::ZERO;
     let mut slow = 0;
+    let mut slow_with_swap = 0;
+    let mut longest_with_swap = Duration::ZERO;
+    let mut preempted = 0;
     let mut checksum = 0usize;
     for r in &results {
+        slow_with_swap += r.slow_with_swap;
+        longest_with_swap = longest_with_swap.max(r.longest_with_swap);
+        preempted += r.preempted;
         hist.add(&r.hist).expect("same bounds");
         evaluations += r.evaluations;
         longest = longest.max(r.longest_batch);
@@ -201,6 +237,10 @@ fn run_phase(
         "longest batch (max reader stall): {:.1} µs; batches over 100 µs: {slow} of {}",
         longest.as_secs_f64() * 1e6,
         evaluations / BATCH
+    );
+    println!(
+        "batches over 100 µs while the version changed: {slow_with_swap}; longest batch spanning a swap: {:.1} µs; reader preemptions by the OS: {preempted}",
+        longest_with_swap.as_secs_f64() * 1e6
     );
     if let Some(w) = written {
         println!(

@@ -317,7 +317,7 @@ pub fn many_flags(flags: usize, rules: usize, segments: usize, seed: u64) -> Str
             if rng.chance(20) {
                 write_split(&mut out, &mut rng, vars);
             } else {
-                out.push_str(*rng.pick(vars));
+                out.push_str(rng.pick::<&str>(vars));
             }
             out.push('\n');
         }
