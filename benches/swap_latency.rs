@@ -9,8 +9,9 @@
 //! batch in an HDR histogram; the longest batch is the worst stall a reader
 //! saw. A quiet phase without swaps runs first as the baseline.
 //!
-//! Run: `cargo bench --bench swap_latency` (seconds per phase:
-//! `VEXIL_SWAP_SECS`, default 3).
+//! Run: `cargo bench --bench swap_latency` (seconds of the swapping phase:
+//! `VEXIL_SWAP_SECS`, default 3; reader threads: `VEXIL_SWAP_READERS`,
+//! default 2).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,6 @@ use vexil::snapshot::{from_bytes, to_bytes, Snapshot, SnapshotMeta, Store};
 
 mod data;
 
-const READERS: usize = 2;
 const BATCH: u64 = 64;
 const SWAP_EVERY: Duration = Duration::from_millis(10);
 
@@ -157,6 +157,15 @@ fn writer(
     }
 }
 
+/// Reader threads (`VEXIL_SWAP_READERS`, default 2).
+fn readers() -> usize {
+    std::env::var("VEXIL_SWAP_READERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
 fn run_phase(
     name: &str,
     store: &Arc<Store>,
@@ -167,7 +176,8 @@ fn run_phase(
     next_version: &Arc<AtomicU64>,
 ) {
     let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..READERS)
+    let reader_count = readers();
+    let readers: Vec<_> = (0..reader_count)
         .map(|r| {
             let (store, contexts, stop) =
                 (Arc::clone(store), Arc::clone(contexts), Arc::clone(&stop));
@@ -213,7 +223,7 @@ fn run_phase(
         checksum = checksum.wrapping_add(r.checksum);
     }
     println!(
-        "== {name}: {READERS} readers, {:.2} s{}",
+        "== {name}: {reader_count} readers, {:.2} s{}",
         elapsed.as_secs_f64(),
         if swapping {
             ", swap every 10 ms"
@@ -231,7 +241,7 @@ fn run_phase(
     println!(
         "evaluations: {evaluations} ({:.2} M/s total, {:.2} M/s per reader)",
         evaluations as f64 / elapsed.as_secs_f64() / 1e6,
-        evaluations as f64 / elapsed.as_secs_f64() / 1e6 / READERS as f64
+        evaluations as f64 / elapsed.as_secs_f64() / 1e6 / reader_count as f64
     );
     println!(
         "longest batch (max reader stall): {:.1} µs; batches over 100 µs: {slow} of {}",
