@@ -291,6 +291,22 @@ fn main() {
         bytes.len(),
         thread::available_parallelism().map_or(0, |n| n.get())
     );
+    // What freeing one replaced snapshot costs (whoever drops the last
+    // reference pays it: the writer, or a reader whose guard outlived the swap).
+    let mut drops: Vec<Duration> = (0..21)
+        .map(|_| {
+            let snapshot = from_bytes(&bytes).expect("valid snapshot");
+            let t = Instant::now();
+            drop(snapshot);
+            t.elapsed()
+        })
+        .collect();
+    drops.sort();
+    println!(
+        "dropping one snapshot: median {:.1} µs, max {:.1} µs",
+        drops[drops.len() / 2].as_secs_f64() * 1e6,
+        drops[drops.len() - 1].as_secs_f64() * 1e6
+    );
     run_phase(
         "baseline",
         &store,
