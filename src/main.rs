@@ -227,7 +227,7 @@ fn run_compile(
         environment,
     };
     snapshot::write_file(output, &ruleset, &meta)
-        .map_err(|e| Failure::input(format!("vexil: cannot write {}: {e}", output.display())))?;
+        .map_err(|e| Failure::input(format!("vexil: cannot write the snapshot: {e}")))?;
     eprintln!(
         "vexil: wrote {} ({} flags, version {version})",
         output.display(),
@@ -268,7 +268,11 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
     let ruleset = match &args.snapshot {
         Some(path) => {
             snapshot::open(path)
-                .map_err(|e| Failure::input(format!("vexil: {}: {e}", path.display())))?
+                .map_err(|e| match e {
+                    // I/O errors already name the file.
+                    snapshot::SnapshotError::Io { .. } => Failure::input(format!("vexil: {e}")),
+                    e => Failure::input(format!("vexil: {}: {e}", path.display())),
+                })?
                 .ruleset
         }
         None => build(&args.rules, Limits::default())?.1,

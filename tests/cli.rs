@@ -277,3 +277,91 @@ flag d { enabled false }"#,
         serde_json::json!({"flag":"d","value":false,"variation":"off","reason":"DISABLED"})
     );
 }
+
+#[test]
+fn compiled_snapshot_answers_like_the_rules() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/example");
+    let mut rules: Vec<String> = std::fs::read_dir(&root)
+        .expect("corpus/example")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "flags"))
+        .map(|p| p.display().to_string())
+        .collect();
+    rules.sort();
+    let snap = dir.path().join("example.snap");
+    let snap_str = snap.to_str().expect("utf-8");
+    let mut args = vec!["compile"];
+    args.extend(rules.iter().map(String::as_str));
+    args.extend(["-o", snap_str]);
+    let out = vexil(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read(&snap).expect("snapshot written");
+    // Deterministic: compiling again gives the same bytes.
+    assert!(vexil(&args).status.success());
+    assert_eq!(first, std::fs::read(&snap).expect("snapshot rewritten"));
+
+    let contexts = root.join("contexts.jsonl");
+    let contexts = contexts.to_str().expect("utf-8");
+    let mut from_rules = vec!["eval", "--rules"];
+    from_rules.extend(rules.iter().map(String::as_str));
+    from_rules.extend(["--contexts", contexts]);
+    let a = vexil(&from_rules);
+    let b = vexil(&["eval", "--snapshot", snap_str, "--contexts", contexts]);
+    assert!(a.status.success() && b.status.success());
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout, "snapshot and rules answer alike");
+}
+
+#[test]
+fn corrupt_or_missing_snapshots_are_refused_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = write(dir.path(), "example.flags", SPEC_EXAMPLE);
+    let snap = dir.path().join("x.snap");
+    let snap_str = snap.to_str().expect("utf-8");
+    assert!(
+        vexil(&["compile", rules.to_str().expect("utf-8"), "-o", snap_str])
+            .status
+            .success()
+    );
+    let good = std::fs::read(&snap).expect("written");
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.snap", good[..good.len() / 2].to_vec()),
+        ("flipped.snap", flipped),
+        ("garbage.snap", b"not a snapshot at all".to_vec()),
+        ("empty.snap", Vec::new()),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let out = vexil(&[
+            "eval",
+            "--snapshot",
+            path.to_str().expect("utf-8"),
+            "--context",
+            "{}",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(stderr.contains(name), "{name}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name}: nothing evaluated");
+    }
+    let out = vexil(&["eval", "--snapshot", "/no/such.snap", "--context", "{}"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.snap"));
+    let out = vexil(&[
+        "compile",
+        rules.to_str().expect("utf-8"),
+        "-o",
+        "/no/such/dir/x.snap",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}

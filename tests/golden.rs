@@ -53,7 +53,7 @@ fn example_corpus_matches_golden_output() {
         "the example has 50+ flags, found {}",
         program.flags.len()
     );
-    let ruleset = compile::compile(&program);
+    let ruleset = compile::compile(&program).expect("a checked program links");
     let contexts =
         fs::read_to_string(example_dir().join("contexts.jsonl")).expect("contexts.jsonl");
     let mut compiled = String::new();

@@ -1,319 +1,282 @@
-//! Lowering a checked [`Program`] into a [`Ruleset`].
+//! Lowering a checked [`Program`] into units, one per flag and segment.
 //!
 //! Conditions become short-circuit jump programs: each atom is emitted once,
-//! in source order, as an [`Instr`] whose two targets say where to go when it
-//! holds and when it does not. `and` chains "true" to the next operand, `or`
-//! chains "false" to it, and `not` swaps the targets, so a negation costs
+//! in source order, as an instruction whose two targets say where to go when
+//! it holds and when it does not. `and` chains "true" to the next operand,
+//! `or` chains "false" to it, and `not` swaps the targets, so a negation costs
 //! nothing at run time and every jump goes forward.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use roaring::RoaringBitmap;
 
-use super::strings::{NameIndex, StrId};
-use super::tables::*;
+use super::strings::NameIndex;
+use super::tables::{Rel, JUMP_FALSE, JUMP_TRUE};
+use super::unit::*;
 use crate::check::program::{self, Cond, List, Needle, Ordered, Program, Scalar, Serve, Test};
 
-/// Compiles a checked program into decision tables.
-pub fn compile(program: &Program) -> Ruleset {
-    let mut c = Compiler::default();
-    c.collect_names(program);
+/// The context keys a program names (targets, include, exclude), in order of
+/// key ids: those of `base` first (keeping their ids), then new ones sorted.
+pub fn key_index(program: &Program, base: Option<&NameIndex>) -> NameIndex {
+    let mut named = BTreeSet::new();
     for flag in &program.flags {
-        c.flag(flag);
+        for target in &flag.targets {
+            named.extend(target.keys.iter().map(String::as_str));
+        }
     }
     for segment in &program.segments {
-        c.segment(segment);
+        named.extend(segment.include.iter().map(String::as_str));
+        named.extend(segment.exclude.iter().map(String::as_str));
     }
-    c.out
+    match base {
+        None => NameIndex::build(named),
+        Some(base) => {
+            let old = (0..base.len() as u32).map(|i| base.name(i));
+            let new = named.into_iter().filter(|k| base.find(k).is_none());
+            NameIndex::build(old.chain(new))
+        }
+    }
 }
 
-#[derive(Default)]
-struct Compiler {
-    out: Ruleset,
-    interned: BTreeMap<String, StrId>,
-    attr_ids: BTreeMap<String, u32>,
+/// Compiles every flag and segment of a program into units, with target and
+/// segment keys numbered by `keys`.
+pub fn units(program: &Program, keys: &NameIndex) -> (Vec<FlagUnit>, Vec<SegmentUnit>) {
+    let flags = program
+        .flags
+        .iter()
+        .map(|f| flag_unit(program, f, keys))
+        .collect();
+    let segments = program
+        .segments
+        .iter()
+        .map(|s| segment_unit(program, s, keys))
+        .collect();
+    (flags, segments)
 }
 
-impl Compiler {
-    fn intern(&mut self, s: &str) -> StrId {
-        if let Some(&id) = self.interned.get(s) {
-            return id;
-        }
-        let id = self.out.strings.push(s);
-        self.interned.insert(s.to_string(), id);
-        id
-    }
+fn bitmap(keys: &NameIndex, list: &[String]) -> RoaringBitmap {
+    list.iter().filter_map(|k| keys.find(k)).collect()
+}
 
-    /// Interns attribute names (sorted, so contexts bind by merge-join), context keys and flag keys.
-    fn collect_names(&mut self, program: &Program) {
-        let mut attrs = BTreeSet::new();
-        let mut keys = BTreeSet::new();
-        for flag in &program.flags {
-            for target in &flag.targets {
-                keys.extend(target.keys.iter().map(String::as_str));
-            }
-            for rule in &flag.rules {
-                cond_attrs(&rule.cond, &mut attrs);
-                if let Serve::Split(split) = &rule.serve {
-                    attrs.extend(split.by.as_deref());
-                }
-            }
-            if let Some(split) = &flag.rollout {
-                attrs.extend(split.by.as_deref());
-            }
-        }
-        for segment in &program.segments {
-            keys.extend(segment.include.iter().map(String::as_str));
-            keys.extend(segment.exclude.iter().map(String::as_str));
-            for cond in &segment.matches {
-                cond_attrs(cond, &mut attrs);
-            }
-        }
-        for (i, attr) in attrs.iter().enumerate() {
-            let id = self.intern(attr);
-            self.out.attrs.push(id);
-            self.attr_ids.insert((*attr).to_string(), i as u32);
-        }
-        self.out.keys = NameIndex::build(keys);
-        self.out.flag_keys = NameIndex::build(program.flags.iter().map(|f| f.key.as_str()));
-    }
-
-    fn attr(&self, name: &str) -> u32 {
-        // Every attribute was collected by `collect_names`.
-        self.attr_ids.get(name).copied().unwrap_or(NONE)
-    }
-
-    fn bitmap(&self, keys: &[String]) -> RoaringBitmap {
-        keys.iter().filter_map(|k| self.out.keys.find(k)).collect()
-    }
-
-    fn flag(&mut self, flag: &program::Flag) {
-        let variations = Range32 {
-            start: self.out.variations.len() as u32,
-            len: flag.variations.len() as u32,
-        };
-        for v in &flag.variations {
-            let name = self.intern(&v.name);
-            self.out.variations.push(Variation {
-                name,
-                value: v.value.clone(),
-            });
-        }
-        let salt = self.intern(&flag.salt);
-        let targets_start = self.out.targets.len() as u32;
-        for target in &flag.targets {
-            let keys = self.bitmap(&target.keys);
-            self.out.targets.push(Target {
-                variation: target.variation.0,
-                keys,
-            });
-        }
-        let rules_start = self.out.rules.len() as u32;
-        let mut rules = Vec::with_capacity(flag.rules.len());
-        for rule in &flag.rules {
-            let name = match &rule.name {
-                Some(n) => self.intern(n).0,
-                None => NONE,
-            };
-            let entry = self.condition(&rule.cond);
+fn flag_unit(program: &Program, flag: &program::Flag, keys: &NameIndex) -> FlagUnit {
+    let mut code = Code {
+        program,
+        instrs: Vec::new(),
+    };
+    let rules = flag
+        .rules
+        .iter()
+        .map(|rule| {
+            let entry = code.condition(&rule.cond);
             let serve = match &rule.serve {
-                Serve::Variation(v) => ServeRef::Variation(v.0),
-                Serve::Split(split) => ServeRef::Split(self.split(split, salt)),
+                Serve::Variation(v) => UnitServe::Variation(v.0),
+                Serve::Split(split) => UnitServe::Split(unit_split(split)),
             };
-            rules.push(Rule { name, entry, serve });
-        }
-        self.out.rules.extend(rules);
-        let rollout = match &flag.rollout {
-            Some(split) => self.split(split, salt),
-            None => NONE,
-        };
-        self.out.flags.push(Flag {
-            variations,
-            default: flag.default.0,
-            when_disabled: flag.when_disabled.0,
-            enabled: flag.enabled,
-            salt,
-            targets: Range32 {
-                start: targets_start,
-                len: self.out.targets.len() as u32 - targets_start,
-            },
-            rules: Range32 {
-                start: rules_start,
-                len: flag.rules.len() as u32,
-            },
-            rollout,
-        });
-    }
-
-    fn split(&mut self, split: &program::Split, salt: StrId) -> u32 {
-        let by = split.by.as_deref().map_or(NONE, |a| self.attr(a));
-        let start = self.out.arms.len() as u32;
-        let mut end = 0;
-        for &(variation, width) in &split.arms {
-            if width == 0 {
-                continue;
+            UnitRule {
+                name: rule.name.clone(),
+                entry,
+                serve,
             }
+        })
+        .collect();
+    FlagUnit {
+        key: flag.key.clone(),
+        variations: flag
+            .variations
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect(),
+        default: flag.default.0,
+        when_disabled: flag.when_disabled.0,
+        enabled: flag.enabled,
+        salt: flag.salt.clone(),
+        targets: flag
+            .targets
+            .iter()
+            .map(|t| (t.variation.0, bitmap(keys, &t.keys)))
+            .collect(),
+        rules,
+        rollout: flag.rollout.as_ref().map(unit_split),
+        code: code.instrs,
+    }
+}
+
+fn unit_split(split: &program::Split) -> UnitSplit {
+    let mut end = 0;
+    let mut arms = Vec::with_capacity(split.arms.len());
+    for &(variation, width) in &split.arms {
+        if width > 0 {
             end += width;
-            self.out.arms.push(Arm {
-                end,
-                variation: variation.0,
-            });
+            arms.push((end, variation.0));
         }
-        self.out.splits.push(Split {
-            by,
-            salt,
-            arms: Range32 {
-                start,
-                len: self.out.arms.len() as u32 - start,
-            },
-        });
-        self.out.splits.len() as u32 - 1
     }
-
-    fn segment(&mut self, segment: &program::Segment) {
-        let name = self.intern(&segment.name);
-        let entry = match segment.matches.as_slice() {
-            [] => NONE,
-            [one] => self.condition(one),
-            many => self.condition(&Cond::Any(many.to_vec())),
-        };
-        self.out.segments.push(Segment {
-            name,
-            include: self.bitmap(&segment.include),
-            exclude: self.bitmap(&segment.exclude),
-            entry,
-        });
+    UnitSplit {
+        by: split.by.clone(),
+        arms,
     }
+}
 
+fn segment_unit(program: &Program, segment: &program::Segment, keys: &NameIndex) -> SegmentUnit {
+    let mut code = Code {
+        program,
+        instrs: Vec::new(),
+    };
+    match segment.matches.as_slice() {
+        [] => {}
+        [one] => {
+            code.condition(one);
+        }
+        many => {
+            code.condition(&Cond::Any(many.to_vec()));
+        }
+    }
+    SegmentUnit {
+        name: segment.name.clone(),
+        include: bitmap(keys, &segment.include),
+        exclude: bitmap(keys, &segment.exclude),
+        code: code.instrs,
+    }
+}
+
+/// The code of one unit being emitted.
+struct Code<'p> {
+    program: &'p Program,
+    instrs: Vec<UnitInstr>,
+}
+
+impl Code<'_> {
     /// Emits a condition program and returns its entry point.
     fn condition(&mut self, cond: &Cond) -> u32 {
-        let entry = self.out.code.len() as u32;
+        let entry = self.instrs.len() as u32;
         self.emit(cond, JUMP_TRUE, JUMP_FALSE);
         entry
+    }
+
+    fn next_after(&self, part: &Cond) -> u32 {
+        self.instrs.len() as u32 + atoms(part)
     }
 
     fn emit(&mut self, cond: &Cond, on_true: u32, on_false: u32) {
         match cond {
             Cond::All(parts) => {
                 for (i, part) in parts.iter().enumerate() {
-                    let next = self.out.code.len() as u32 + atoms(part);
-                    let t = if i + 1 == parts.len() { on_true } else { next };
+                    let t = if i + 1 == parts.len() {
+                        on_true
+                    } else {
+                        self.next_after(part)
+                    };
                     self.emit(part, t, on_false);
                 }
             }
             Cond::Any(parts) => {
                 for (i, part) in parts.iter().enumerate() {
-                    let next = self.out.code.len() as u32 + atoms(part);
-                    let f = if i + 1 == parts.len() { on_false } else { next };
+                    let f = if i + 1 == parts.len() {
+                        on_false
+                    } else {
+                        self.next_after(part)
+                    };
                     self.emit(part, on_true, f);
                 }
             }
             Cond::Not(inner) => self.emit(inner, on_false, on_true),
-            Cond::Segment(s) => self.push(Atom::Segment(s.0), on_true, on_false),
-            Cond::Prereq { flag, variation } => {
-                self.push(Atom::Prereq(flag.0, variation.0), on_true, on_false)
+            atom => {
+                let atom = self.atom(atom);
+                self.instrs.push(UnitInstr {
+                    atom,
+                    on_true,
+                    on_false,
+                });
             }
-            Cond::Exists(attr) => {
-                let attr = self.attr(attr);
-                self.push(Atom::Exists(attr), on_true, on_false)
-            }
+        }
+    }
+
+    fn atom(&self, cond: &Cond) -> UnitAtom {
+        let name_of_segment = |id: program::SegmentId| {
+            self.program
+                .segments
+                .get(id.0 as usize)
+                .map(|s| s.name.clone())
+                .unwrap_or_default()
+        };
+        let key_of_flag = |id: program::FlagId| {
+            self.program
+                .flags
+                .get(id.0 as usize)
+                .map(|f| f.key.clone())
+                .unwrap_or_default()
+        };
+        match cond {
+            Cond::Segment(s) => UnitAtom::Segment(name_of_segment(*s)),
+            Cond::Prereq { flag, variation } => UnitAtom::Prereq(key_of_flag(*flag), variation.0),
+            Cond::Exists(attr) => UnitAtom::Exists(attr.clone()),
             Cond::Compare { attr, test } => {
-                let attr = self.attr(attr);
-                let (negate, pred) = self.test(test);
-                self.push(Atom::Cmp { attr, negate, pred }, on_true, on_false)
-            }
-        }
-    }
-
-    fn push(&mut self, atom: Atom, on_true: u32, on_false: u32) {
-        self.out.code.push(Instr {
-            atom,
-            on_true,
-            on_false,
-        });
-    }
-
-    fn test(&mut self, test: &Test) -> (bool, Pred) {
-        match test {
-            Test::Eq(s) => (false, self.scalar(s)),
-            Test::Ne(s) => (true, self.scalar(s)),
-            Test::Order(ord, lit) => {
-                let rel = match ord {
-                    program::Ordering::Lt => Rel::Lt,
-                    program::Ordering::Le => Rel::Le,
-                    program::Ordering::Gt => Rel::Gt,
-                    program::Ordering::Ge => Rel::Ge,
-                };
-                let pred = match lit {
-                    Ordered::Num(n) => Pred::Num(rel, *n),
-                    Ordered::Semver(v) => Pred::Semver(rel, self.version(v)),
-                    Ordered::Date(d) => Pred::Date(rel, self.instant(*d)),
-                };
-                (false, pred)
-            }
-            Test::In(list) => (false, self.list(list)),
-            Test::NotIn(list) => (true, self.list(list)),
-            Test::Contains(Needle::Str(s)) => (false, Pred::ContainsStr(self.intern(s))),
-            Test::Contains(Needle::Num(n)) => (false, Pred::ContainsNum(*n)),
-            Test::StartsWith(s) => (false, Pred::StartsWith(self.intern(s))),
-            Test::EndsWith(s) => (false, Pred::EndsWith(self.intern(s))),
-            Test::Matches(re) => {
-                let pattern = self.intern(re.as_str());
-                self.out.regexes.push((pattern, re.clone()));
-                (false, Pred::Matches(self.out.regexes.len() as u32 - 1))
-            }
-        }
-    }
-
-    fn scalar(&mut self, s: &Scalar) -> Pred {
-        match s {
-            Scalar::Str(s) => Pred::StrEq(self.intern(s)),
-            Scalar::Num(n) => Pred::Num(Rel::Eq, *n),
-            Scalar::Bool(b) => Pred::BoolEq(*b),
-            Scalar::Semver(v) => Pred::Semver(Rel::Eq, self.version(v)),
-            Scalar::Date(d) => Pred::Date(Rel::Eq, self.instant(*d)),
-        }
-    }
-
-    fn version(&mut self, v: &crate::values::semver::Version) -> u32 {
-        self.out.versions.push(v.clone());
-        self.out.versions.len() as u32 - 1
-    }
-
-    fn instant(&mut self, d: crate::values::date::Instant) -> u32 {
-        self.out.instants.push(d);
-        self.out.instants.len() as u32 - 1
-    }
-
-    fn list(&mut self, list: &List) -> Pred {
-        match list {
-            List::Empty => Pred::EmptyIn,
-            List::Strs(items) => {
-                let sorted: BTreeSet<&str> = items.iter().map(String::as_str).collect();
-                let start = self.out.str_sets.len() as u32;
-                for s in sorted {
-                    let id = self.intern(s);
-                    self.out.str_sets.push(id);
+                let (negate, pred) = test_pred(test);
+                UnitAtom::Cmp {
+                    attr: attr.clone(),
+                    negate,
+                    pred,
                 }
-                Pred::StrIn(Range32 {
-                    start,
-                    len: self.out.str_sets.len() as u32 - start,
-                })
             }
-            List::Nums(items) => {
-                let mut sorted: Vec<f64> = items
-                    .iter()
-                    .map(|n| if *n == 0.0 { 0.0 } else { *n })
-                    .collect();
-                sorted.sort_by(f64::total_cmp);
-                sorted.dedup();
-                let start = self.out.num_sets.len() as u32;
-                self.out.num_sets.extend(sorted);
-                Pred::NumIn(Range32 {
-                    start,
-                    len: self.out.num_sets.len() as u32 - start,
-                })
-            }
+            // `emit` handles the connectives; they never reach here.
+            Cond::All(_) | Cond::Any(_) | Cond::Not(_) => UnitAtom::Exists(String::new()),
+        }
+    }
+}
+
+fn test_pred(test: &Test) -> (bool, UnitPred) {
+    match test {
+        Test::Eq(s) => (false, scalar(s)),
+        Test::Ne(s) => (true, scalar(s)),
+        Test::Order(ord, lit) => {
+            let rel = match ord {
+                program::Ordering::Lt => Rel::Lt,
+                program::Ordering::Le => Rel::Le,
+                program::Ordering::Gt => Rel::Gt,
+                program::Ordering::Ge => Rel::Ge,
+            };
+            let pred = match lit {
+                Ordered::Num(n) => UnitPred::Num(rel, *n),
+                Ordered::Semver(v) => UnitPred::Semver(rel, v.clone()),
+                Ordered::Date(d) => UnitPred::Date(rel, *d),
+            };
+            (false, pred)
+        }
+        Test::In(list) => (false, list_pred(list)),
+        Test::NotIn(list) => (true, list_pred(list)),
+        Test::Contains(Needle::Str(s)) => (false, UnitPred::ContainsStr(s.clone())),
+        Test::Contains(Needle::Num(n)) => (false, UnitPred::ContainsNum(*n)),
+        Test::StartsWith(s) => (false, UnitPred::StartsWith(s.clone())),
+        Test::EndsWith(s) => (false, UnitPred::EndsWith(s.clone())),
+        Test::Matches(re) => (false, UnitPred::Matches(Pattern(re.clone()))),
+    }
+}
+
+fn scalar(s: &Scalar) -> UnitPred {
+    match s {
+        Scalar::Str(s) => UnitPred::StrEq(s.clone()),
+        Scalar::Num(n) => UnitPred::Num(Rel::Eq, *n),
+        Scalar::Bool(b) => UnitPred::BoolEq(*b),
+        Scalar::Semver(v) => UnitPred::Semver(Rel::Eq, v.clone()),
+        Scalar::Date(d) => UnitPred::Date(Rel::Eq, *d),
+    }
+}
+
+fn list_pred(list: &List) -> UnitPred {
+    match list {
+        List::Empty => UnitPred::EmptyIn,
+        List::Strs(items) => {
+            let sorted: BTreeSet<&str> = items.iter().map(String::as_str).collect();
+            UnitPred::StrIn(sorted.into_iter().map(str::to_string).collect())
+        }
+        List::Nums(items) => {
+            // -0 and 0 are one number.
+            let mut sorted: Vec<f64> = items
+                .iter()
+                .map(|n| if *n == 0.0 { 0.0 } else { *n })
+                .collect();
+            sorted.sort_by(f64::total_cmp);
+            sorted.dedup();
+            UnitPred::NumIn(sorted)
         }
     }
 }
@@ -324,16 +287,5 @@ fn atoms(cond: &Cond) -> u32 {
         Cond::All(parts) | Cond::Any(parts) => parts.iter().map(atoms).sum(),
         Cond::Not(inner) => atoms(inner),
         _ => 1,
-    }
-}
-
-fn cond_attrs<'p>(cond: &'p Cond, out: &mut BTreeSet<&'p str>) {
-    match cond {
-        Cond::All(parts) | Cond::Any(parts) => parts.iter().for_each(|p| cond_attrs(p, out)),
-        Cond::Not(inner) => cond_attrs(inner, out),
-        Cond::Exists(attr) | Cond::Compare { attr, .. } => {
-            out.insert(attr);
-        }
-        Cond::Segment(_) | Cond::Prereq { .. } => {}
     }
 }

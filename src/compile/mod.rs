@@ -1,19 +1,26 @@
 //! Checked program → flat decision tables ([`Ruleset`]).
 //!
-//! The compiler interns attribute names, context keys and flag keys, parses
-//! and sorts constants once, turns key lists into `roaring` bitmaps, splits
-//! into cumulative bucket tables and conditions into jump programs. The result
-//! is what `crate::eval` runs and what `crate::snapshot` writes.
+//! Compilation has two halves. [`codegen`] turns each flag and segment into a
+//! self-contained [`unit`]: key lists become `roaring` bitmaps over interned
+//! key ids, constants are parsed and sorted once, splits become cumulative
+//! bucket tables and conditions become jump programs. [`link`] then lays all
+//! units out into one [`Ruleset`]: strings interned once, attribute names
+//! sorted and numbered, code relocated, names turned into indices. The
+//! result is what `crate::eval` runs and what `crate::snapshot` writes; units
+//! are what a delta patch ships.
 
+pub mod codegen;
+pub mod link;
 pub mod strings;
 pub mod tables;
+pub mod unit;
 
+pub use link::LinkError;
 pub use tables::Ruleset;
-pub mod codegen;
-
-pub use codegen::compile;
 
 use crate::check::{self, Diagnostic, Limits, Source};
+use crate::syntax::ast::Span;
+use strings::NameIndex;
 
 /// Knobs of the compiler.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,11 +29,45 @@ pub struct CompileOptions {
     pub limits: Limits,
 }
 
+/// Compiles a checked program; context keys are numbered afresh (sorted).
+///
+/// Fails only for a `Program` not made by [`check::check`] whose ids point
+/// nowhere.
+pub fn compile(program: &check::Program) -> Result<Ruleset, LinkError> {
+    compile_with_keys(program, None)
+}
+
+/// Compiles a checked program keeping the key ids of `base` (the key table
+/// of the previous version), so bitmaps of unchanged flags and segments stay
+/// byte-identical and a delta patch only carries what changed. Keys the
+/// program no longer names keep their ids; new keys are appended, sorted.
+pub fn compile_with_keys(
+    program: &check::Program,
+    base: Option<&Ruleset>,
+) -> Result<Ruleset, LinkError> {
+    let keys = codegen::key_index(program, base.map(|b| &b.keys));
+    let (flags, segments) = codegen::units(program, &keys);
+    link::link(&flags, &segments, keys)
+}
+
 /// Parses, checks and compiles a set of source files sharing one namespace.
 pub fn compile_sources(
     sources: &[Source],
     options: &CompileOptions,
 ) -> Result<Ruleset, Vec<Diagnostic>> {
     let program = check::check(sources, &options.limits)?;
-    Ok(compile(&program))
+    compile(&program).map_err(|e| {
+        vec![Diagnostic {
+            file: 0,
+            span: Span::default(),
+            message: format!("internal error: {e}"),
+        }]
+    })
+}
+
+impl Ruleset {
+    /// The interned context keys (targets, include and exclude lists).
+    pub fn keys(&self) -> &NameIndex {
+        &self.keys
+    }
 }

@@ -204,7 +204,7 @@ pub enum Atom {
 }
 
 /// Relation between an attribute and a literal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Rel {
     /// `==`
     Eq,

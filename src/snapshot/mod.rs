@@ -35,11 +35,11 @@ tables without re-checking. One error type, [`SnapshotError`], says exactly
 what was wrong.
 */
 
-mod format;
+pub(crate) mod format;
 mod patch;
 mod store;
 mod validate;
-mod value;
+pub(crate) mod value;
 
 #[cfg(test)]
 mod fixture;
@@ -52,7 +52,9 @@ use std::path::{Path, PathBuf};
 use crate::compile::Ruleset;
 
 pub use format::{FORMAT_VERSION, MAGIC, REGEX_SIZE_LIMIT};
-pub use patch::{apply_patch, make_patch, PATCH_FORMAT_VERSION, PATCH_MAGIC};
+pub use patch::{
+    apply_patch, apply_patch_to, make_patch, make_patch_from, PATCH_FORMAT_VERSION, PATCH_MAGIC,
+};
 pub use store::Store;
 
 /// What identifies a snapshot besides its tables.

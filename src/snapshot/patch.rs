@@ -1,64 +1,232 @@
-//! Delta patches: snapshot N-1 → snapshot N, section by section.
+//! Delta patches: snapshot N-1 → snapshot N, flag by flag.
 //!
-//! A patch names its base (version and body checksum), carries the new
-//! snapshot's header fields, and for each body section either "same as the
-//! base" or the new section's bytes. Applying it rebuilds the new snapshot
-//! byte for byte; the result is checked against the new body checksum, and
-//! the caller loads it through `from_bytes`/`Store::swap_bytes` as usual.
+//! A patch carries only what changed between two snapshots, at the grain a
+//! person changes things: the flags and segments that were added or edited
+//! (as compiled, unlinked [units](crate::compile::unit)), the names of those
+//! removed, the context keys appended to the key table, and the new order of
+//! flags or segments when it moved. The receiver unlinks its current
+//! snapshot into units, swaps the patched ones in, links again and checks the
+//! result against the new body checksum the patch names, so a patch either
+//! reproduces the sender's snapshot N byte for byte or is refused.
+//!
+//! Key ids stay stable across versions when the origin compiles with
+//! [`compile_with_keys`](crate::compile::compile_with_keys): then unchanged
+//! flags and segments, even ones with a million-key bitmap, are not in the
+//! patch at all. (A snapshot compiled afresh renumbers the keys; the patch is
+//! then correct but carries the whole key table and every bitmap.)
+//!
+//! Layout: `VEXILPAT`, format version (u32 LE), payload length (u64 LE),
+//! payload (postcard-encoded [`Payload`]), then the xxh3-64 of everything
+//! before it (u64 LE).
 
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::format::{read_frame, split_sections, write_frame, Reader, SECTIONS};
-use super::{BaseRef, SnapshotError, SnapshotMeta};
+use super::format::Reader;
+use super::{from_bytes, to_bytes, BaseRef, Snapshot, SnapshotError, SnapshotMeta};
+use crate::compile::link::{link, unlink};
+use crate::compile::strings::NameIndex;
+use crate::compile::unit::{FlagUnit, SegmentUnit};
+use crate::compile::Ruleset;
 
 /// The first 8 bytes of every patch.
 pub const PATCH_MAGIC: &[u8; 8] = b"VEXILPAT";
 
 /// The patch format version this build writes and reads.
-pub const PATCH_FORMAT_VERSION: u32 = 1;
+pub const PATCH_FORMAT_VERSION: u32 = 2;
 
-const SAME: u8 = 0;
-const REPLACED: u8 = 1;
+/// What a patch says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Payload {
+    /// The snapshot it applies to.
+    base_version: u64,
+    /// xxh3-64 of that snapshot's body.
+    base_checksum: u64,
+    /// The new snapshot's version.
+    version: u64,
+    /// The new snapshot's environment.
+    environment: String,
+    /// xxh3-64 of the new snapshot's body.
+    body_checksum: u64,
+    /// How the key table changes.
+    keys: KeyChange,
+    /// Flag changes.
+    flags: Changes<FlagUnit>,
+    /// Segment changes.
+    segments: Changes<SegmentUnit>,
+}
 
-/// Makes a patch that turns the snapshot `base_bytes` into `new_bytes`.
-/// Both must be well-formed snapshots (header, checksum and section framing
-/// are checked; the tables themselves are not re-validated).
-pub fn make_patch(base_bytes: &[u8], new_bytes: &[u8]) -> Result<Vec<u8>, SnapshotError> {
-    let base = read_frame(base_bytes)?;
-    let new = read_frame(new_bytes)?;
-    let base_sections = split_sections(base.body)?;
-    let new_sections = split_sections(new.body)?;
+/// How the key table of the new snapshot derives from the base's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum KeyChange {
+    /// The base's keys, then these (ids continue after the base's).
+    Append(Vec<String>),
+    /// A different table altogether.
+    Replace(Vec<String>),
+}
 
-    let mut out = Vec::new();
-    out.extend_from_slice(PATCH_MAGIC);
-    out.extend_from_slice(&PATCH_FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&base.meta.version.to_le_bytes());
-    out.extend_from_slice(&base.checksum.to_le_bytes());
-    out.extend_from_slice(&new.meta.version.to_le_bytes());
-    out.extend_from_slice(&(new.meta.environment.len() as u32).to_le_bytes());
-    out.extend_from_slice(new.meta.environment.as_bytes());
-    out.extend_from_slice(&(new.body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&new.checksum.to_le_bytes());
-    out.extend_from_slice(&(new_sections.len() as u32).to_le_bytes());
-    for (i, section) in new_sections.iter().enumerate() {
-        if base_sections.get(i) == Some(section) {
-            out.push(SAME);
-        } else {
-            out.push(REPLACED);
-            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
-            out.extend_from_slice(section);
+/// Added, edited and removed units of one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Changes<U> {
+    /// New or edited units: an edited one keeps its place, a new one goes last.
+    upsert: Vec<U>,
+    /// Names of removed units.
+    remove: Vec<String>,
+    /// The full order of names, when it is not what upsert and remove give.
+    order: Option<Vec<String>>,
+}
+
+/// A unit that has a name.
+trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for FlagUnit {
+    fn name(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Named for SegmentUnit {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn names<U: Named>(units: &[U]) -> Vec<String> {
+    units.iter().map(|u| u.name().to_string()).collect()
+}
+
+/// `base` with `changes` applied.
+fn apply_changes<U: Named + Clone>(
+    base: Vec<U>,
+    changes: &Changes<U>,
+) -> Result<Vec<U>, SnapshotError> {
+    let removed: HashSet<&str> = changes.remove.iter().map(String::as_str).collect();
+    let mut units: Vec<U> = base
+        .into_iter()
+        .filter(|u| !removed.contains(u.name()))
+        .collect();
+    for unit in &changes.upsert {
+        match units.iter_mut().find(|u| u.name() == unit.name()) {
+            Some(slot) => *slot = unit.clone(),
+            None => units.push(unit.clone()),
         }
     }
+    if let Some(order) = &changes.order {
+        let mut by_name: HashMap<String, U> = units
+            .into_iter()
+            .map(|u| (u.name().to_string(), u))
+            .collect();
+        let mut ordered = Vec::with_capacity(order.len());
+        for name in order {
+            let unit = by_name.remove(name).ok_or_else(|| {
+                SnapshotError::corrupt("patch", format!("order names unknown or repeated `{name}`"))
+            })?;
+            ordered.push(unit);
+        }
+        if !by_name.is_empty() {
+            return Err(SnapshotError::corrupt("patch", "order leaves units out"));
+        }
+        units = ordered;
+    }
+    Ok(units)
+}
+
+/// The changes that turn `base` into `new`.
+fn diff<U: Named + Clone + PartialEq>(base: &[U], new: &[U]) -> Changes<U> {
+    let old: HashMap<&str, &U> = base.iter().map(|u| (u.name(), u)).collect();
+    let upsert: Vec<U> = new
+        .iter()
+        .filter(|u| old.get(u.name()) != Some(u))
+        .cloned()
+        .collect();
+    let kept: HashSet<&str> = new.iter().map(Named::name).collect();
+    let remove: Vec<String> = base
+        .iter()
+        .filter(|u| !kept.contains(u.name()))
+        .map(|u| u.name().to_string())
+        .collect();
+    let mut changes = Changes {
+        upsert,
+        remove,
+        order: None,
+    };
+    let implied = apply_changes(base.to_vec(), &changes)
+        .map(|units| names(&units))
+        .ok();
+    if implied.as_deref() != Some(&names(new)[..]) {
+        changes.order = Some(names(new));
+    }
+    changes
+}
+
+fn key_names(index: &NameIndex) -> Vec<&str> {
+    (0..index.len() as u32).map(|i| index.name(i)).collect()
+}
+
+fn body_checksum(ruleset: &Ruleset, meta: &SnapshotMeta) -> Result<u64, SnapshotError> {
+    let bytes = to_bytes(ruleset, meta);
+    Ok(super::format::read_frame(&bytes)?.checksum)
+}
+
+fn unlinked(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), SnapshotError> {
+    unlink(ruleset).map_err(|e| SnapshotError::corrupt("units", e.to_string()))
+}
+
+/// Makes a patch that turns snapshot `base` into snapshot `new`.
+///
+/// Applying it yields `new` exactly when `new` is laid out as the compiler
+/// lays it out (always, for snapshots vexil wrote); otherwise it yields the
+/// same flags in the compiler's layout.
+pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
+    let (base_flags, base_segments) = unlinked(&base.ruleset)?;
+    let (new_flags, new_segments) = unlinked(&new.ruleset)?;
+    let base_keys = key_names(&base.ruleset.keys);
+    let new_keys = key_names(&new.ruleset.keys);
+    let keys = if new_keys.starts_with(&base_keys) {
+        KeyChange::Append(
+            new_keys[base_keys.len()..]
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
+        )
+    } else {
+        KeyChange::Replace(new_keys.iter().map(|k| k.to_string()).collect())
+    };
+    // The checksum of what the receiver will link, which is `new` in the compiler's layout.
+    let relinked = link(&new_flags, &new_segments, new.ruleset.keys.clone())
+        .map_err(|e| SnapshotError::corrupt("units", e.to_string()))?;
+    let payload = Payload {
+        base_version: base.meta.version,
+        base_checksum: body_checksum(&base.ruleset, &base.meta)?,
+        version: new.meta.version,
+        environment: new.meta.environment.clone(),
+        body_checksum: body_checksum(&relinked, &new.meta)?,
+        keys,
+        flags: diff(&base_flags, &new_flags),
+        segments: diff(&base_segments, &new_segments),
+    };
+    let encoded = postcard::to_stdvec(&payload)
+        .map_err(|e| SnapshotError::corrupt("patch", format!("cannot encode: {e}")))?;
+    let mut out = Vec::with_capacity(encoded.len() + 28);
+    out.extend_from_slice(PATCH_MAGIC);
+    out.extend_from_slice(&PATCH_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
+    out.extend_from_slice(&encoded);
     let checksum = xxh3_64(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
     Ok(out)
 }
 
-/// Applies `patch` to the snapshot `base_bytes` and returns the new
-/// snapshot's bytes. Refuses a patch made for another base
-/// ([`SnapshotError::PatchBase`]) and a damaged patch.
-pub fn apply_patch(base_bytes: &[u8], patch: &[u8]) -> Result<Vec<u8>, SnapshotError> {
-    // Magic and version first, so a wrong kind of file says so.
+/// Makes a patch from snapshot bytes (both are fully validated first).
+pub fn make_patch(base_bytes: &[u8], new_bytes: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+    make_patch_from(&from_bytes(base_bytes)?, &from_bytes(new_bytes)?)
+}
+
+fn read_payload(patch: &[u8]) -> Result<Payload, SnapshotError> {
     let mut r = Reader::new(patch, "patch header");
     if r.take(8)? != PATCH_MAGIC {
         return Err(SnapshotError::BadMagic {
@@ -73,92 +241,76 @@ pub fn apply_patch(base_bytes: &[u8], patch: &[u8]) -> Result<Vec<u8>, SnapshotE
             supported: PATCH_FORMAT_VERSION,
         });
     }
-    // Then the patch's own checksum, over everything before it.
-    let content_len = patch.len().checked_sub(8).ok_or(SnapshotError::Truncated {
-        section: "patch checksum",
-        needed: 8,
-        available: patch.len() as u64,
-    })?;
-    let (content, tail) = patch.split_at(content_len);
-    let mut expected = [0u8; 8];
-    expected.copy_from_slice(tail);
-    let expected = u64::from_le_bytes(expected);
-    let actual = xxh3_64(content);
-    if expected != actual {
-        return Err(SnapshotError::ChecksumMismatch { expected, actual });
-    }
-
-    let mut r = Reader::new(content.get(12..).unwrap_or(&[]), "patch header");
-    let want = BaseRef {
-        version: r.u64()?,
-        checksum: r.u64()?,
-    };
-    let version = r.u64()?;
-    let env_len = r.u32()?;
-    let environment = std::str::from_utf8(r.take(env_len as u64)?)
-        .map_err(|e| SnapshotError::corrupt("patch header", format!("environment name: {e}")))?
-        .to_string();
-    let body_len = r.u64()?;
-    let body_checksum = r.u64()?;
-    let count = r.u32()?;
-
-    let base = read_frame(base_bytes)?;
-    let found = BaseRef {
-        version: base.meta.version,
-        checksum: base.checksum,
-    };
-    if found != want {
-        return Err(SnapshotError::PatchBase {
-            expected: want,
-            found,
-        });
-    }
-    let base_sections = split_sections(base.body)?;
-    if count as usize != SECTIONS.len() {
-        return Err(SnapshotError::corrupt(
-            "patch",
-            format!("{count} sections, expected {}", SECTIONS.len()),
-        ));
-    }
-    // The body cannot be larger than the base plus the patch.
-    if body_len > base.body.len() as u64 + patch.len() as u64 {
-        return Err(SnapshotError::corrupt(
-            "patch",
-            format!("announced body of {body_len} bytes is larger than base and patch together"),
-        ));
-    }
-    let mut body = Vec::with_capacity(body_len as usize);
-    r = Reader::new(r.take(r.remaining())?, "patch sections");
-    for (i, name) in SECTIONS.iter().enumerate() {
-        match r.u8()? {
-            SAME => body.extend_from_slice(base_sections.get(i).copied().unwrap_or(&[])),
-            REPLACED => body.extend_from_slice(r.bytes()?),
-            op => {
-                return Err(SnapshotError::corrupt(
-                    "patch",
-                    format!("section {name}: unknown operation {op}"),
-                ))
-            }
-        }
-    }
+    let len = r.u64()?;
+    let encoded = r.take(len)?;
+    let content_len = patch.len() - r.remaining() as usize;
+    let expected = r.u64()?;
     if r.remaining() != 0 {
         return Err(SnapshotError::corrupt(
             "patch",
-            format!("{} bytes after the last section", r.remaining()),
+            format!("{} bytes after the checksum", r.remaining()),
         ));
     }
-    let actual = xxh3_64(&body);
-    if body.len() as u64 != body_len || actual != body_checksum {
+    let actual = xxh3_64(&patch[..content_len]);
+    if expected != actual {
+        return Err(SnapshotError::ChecksumMismatch { expected, actual });
+    }
+    postcard::from_bytes(encoded)
+        .map_err(|e| SnapshotError::corrupt("patch", format!("undecodable payload: {e}")))
+}
+
+/// Applies `patch` to the snapshot `base` and returns the new snapshot,
+/// fully validated. Refuses a patch made for another base
+/// ([`SnapshotError::PatchBase`]), a damaged patch, and a result that does
+/// not hash to the checksum the patch names.
+pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, SnapshotError> {
+    let payload = read_payload(patch)?;
+    let found = BaseRef {
+        version: base.meta.version,
+        checksum: body_checksum(&base.ruleset, &base.meta)?,
+    };
+    let expected = BaseRef {
+        version: payload.base_version,
+        checksum: payload.base_checksum,
+    };
+    if found != expected {
+        return Err(SnapshotError::PatchBase { expected, found });
+    }
+    let (flags, segments) = unlinked(&base.ruleset)?;
+    let flags = apply_changes(flags, &payload.flags)?;
+    let segments = apply_changes(segments, &payload.segments)?;
+    let keys = match &payload.keys {
+        KeyChange::Append(new) if new.is_empty() => base.ruleset.keys.clone(),
+        KeyChange::Append(new) => NameIndex::build(
+            key_names(&base.ruleset.keys)
+                .into_iter()
+                .chain(new.iter().map(String::as_str)),
+        ),
+        KeyChange::Replace(all) => NameIndex::build(all.iter().map(String::as_str)),
+    };
+    let ruleset = link(&flags, &segments, keys)
+        .map_err(|e| SnapshotError::corrupt("patch", e.to_string()))?;
+    let meta = SnapshotMeta {
+        version: payload.version,
+        environment: payload.environment,
+    };
+    let bytes = to_bytes(&ruleset, &meta);
+    let snapshot = from_bytes(&bytes)?;
+    let actual = super::format::read_frame(&bytes)?.checksum;
+    if actual != payload.body_checksum {
         return Err(SnapshotError::ChecksumMismatch {
-            expected: body_checksum,
+            expected: payload.body_checksum,
             actual,
         });
     }
-    Ok(write_frame(
-        &SnapshotMeta {
-            version,
-            environment,
-        },
-        &body,
-    ))
+    Ok(snapshot)
+}
+
+/// Applies `patch` to snapshot bytes and returns the new snapshot's bytes.
+pub fn apply_patch(base_bytes: &[u8], patch: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+    // A wrong kind of input says so before the base is even read.
+    read_payload(patch)?;
+    let base = from_bytes(base_bytes)?;
+    let new = apply_patch_to(&base, patch)?;
+    Ok(to_bytes(&new.ruleset, &new.meta))
 }

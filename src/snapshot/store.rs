@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 
-use super::{from_bytes, Snapshot, SnapshotError};
+use super::{apply_patch_to, from_bytes, Snapshot, SnapshotError};
 
 /// The snapshot currently serving, replaced atomically.
 #[derive(Debug)]
@@ -66,6 +66,15 @@ impl Store {
         }
         self.current.store(Arc::new(snapshot));
         Ok(offered)
+    }
+
+    /// Applies a delta patch to the serving snapshot and swaps the result
+    /// in; returns the new version. A patch for another base, a damaged
+    /// patch or an invalid result leaves the current snapshot serving.
+    pub fn apply_patch(&self, patch: &[u8]) -> Result<u64, SnapshotError> {
+        let base = self.load_full();
+        let next = apply_patch_to(&base, patch)?;
+        self.swap(next)
     }
 
     /// Swaps in a snapshot whatever its version (a deliberate step back, for

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::fixture::{assert_same, body_offset, doctor, meta, ruleset, ruleset_with_keys};
+use super::fixture::{assert_same, body_offset, doctor, meta, ruleset};
 use super::*;
 use crate::compile::tables::{Atom, Pred, Range32, Ruleset, JUMP_TRUE, NONE};
 
@@ -529,39 +529,128 @@ fn readers_see_whole_snapshots_in_order() {
 
 // ---------------------------------------------------------------- patches
 
+/// A snapshot compiled from source, keeping the key ids of `base` if given.
+fn compiled(text: &str, version: u64, base: Option<&Snapshot>) -> Snapshot {
+    let sources = [crate::check::Source {
+        name: "patch.flags".into(),
+        text: text.into(),
+    }];
+    let program = crate::check::check(&sources, &crate::check::Limits::default()).unwrap();
+    let ruleset = crate::compile::compile_with_keys(&program, base.map(|b| &b.ruleset)).unwrap();
+    Snapshot {
+        meta: meta(version),
+        ruleset,
+    }
+}
+
+fn rules_v1() -> String {
+    let mut text = String::from("segment big { include [");
+    for i in 0..3000 {
+        text.push_str(&format!("\"user-{i}\", "));
+    }
+    text.push_str("] match plan == \"enterprise\" }\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "flag f{i} {{ variations {{ a: \"A{i}\", b: \"B{i}\" }} default a target b [\"vip-{i}\"] \
+             rule \"r{i}\" if segment big and country in [\"DE\", \"FR\"] => b \
+             rule if email ends_with \"@x{i}.io\" or age > {i} => split {{ a: 30%, b: 70% }} }}\n"
+        ));
+    }
+    text
+}
+
+fn bytes(s: &Snapshot) -> Vec<u8> {
+    to_bytes(&s.ruleset, &s.meta)
+}
+
 #[test]
-fn patch_round_trip() {
-    let base = to_bytes(&ruleset(1), &meta(1));
-    let mut rs = ruleset(2);
-    rs.flags[0].enabled = false;
-    let new = to_bytes(&rs, &meta(2));
-    let patch = make_patch(&base, &new).unwrap();
-    let rebuilt = apply_patch(&base, &patch).unwrap();
-    assert_eq!(rebuilt, new);
-    let snap = from_bytes(&rebuilt).unwrap();
-    assert_same(&rs, &snap.ruleset);
-    // Identical snapshots make an all-"same" patch.
-    let same = make_patch(&new, &new).unwrap();
-    assert_eq!(apply_patch(&new, &same).unwrap(), new);
+fn patch_reproduces_the_new_snapshot_exactly() {
+    let base = compiled(&rules_v1(), 1, None);
+    // Edit one flag, add a target key, remove a flag, add a flag.
+    let text = rules_v1()
+        .replace("age > 7 ", "age > 70 ")
+        .replace("[\"vip-3\"]", "[\"vip-3\", \"brand-new-key\"]")
+        .replace("flag f9 {", "flag gone {")
+        .replace("flag gone {", "flag f9-renamed {");
+    let new = compiled(&text, 2, Some(&base));
+    let patch = make_patch(&bytes(&base), &bytes(&new)).unwrap();
+    assert_eq!(apply_patch(&bytes(&base), &patch).unwrap(), bytes(&new));
+    let applied = apply_patch_to(&base, &patch).unwrap();
+    assert_eq!(applied.meta.version, 2);
+    assert_eq!(bytes(&applied), bytes(&new));
+    // Only the changed flags travel: far smaller than the snapshot.
+    assert!(
+        patch.len() * 10 < bytes(&new).len(),
+        "patch {} bytes for a {}-byte snapshot",
+        patch.len(),
+        bytes(&new).len()
+    );
+    // Identical snapshots make an empty patch that still applies.
+    let same = make_patch(&bytes(&new), &bytes(&new)).unwrap();
+    assert_eq!(apply_patch(&bytes(&new), &same).unwrap(), bytes(&new));
+}
+
+#[test]
+fn patch_carries_moves_and_key_renumbering() {
+    let base = compiled(&rules_v1(), 1, None);
+    // Reorder: put the last flag first.
+    let text = rules_v1();
+    let last = text.lines().last().unwrap().to_string();
+    let reordered = format!(
+        "{last}\n{}",
+        text.lines()
+            .take(text.lines().count() - 1)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let moved = compiled(&reordered, 2, Some(&base));
+    let patch = make_patch(&bytes(&base), &bytes(&moved)).unwrap();
+    assert_eq!(apply_patch(&bytes(&base), &patch).unwrap(), bytes(&moved));
+    // Compiled afresh (keys renumbered): still exact, just bigger.
+    let fresh = compiled(&rules_v1().replace("vip-0", "aaa-first"), 3, None);
+    let patch = make_patch(&bytes(&base), &bytes(&fresh)).unwrap();
+    assert_eq!(apply_patch(&bytes(&base), &patch).unwrap(), bytes(&fresh));
+}
+
+#[test]
+fn store_applies_patches_and_refuses_bad_ones() {
+    let base = compiled(&rules_v1(), 1, None);
+    let new = compiled(&rules_v1().replace("A0", "changed"), 2, Some(&base));
+    let patch = make_patch_from(&base, &new).unwrap();
+    let store = Store::new(base.clone());
+    let mut broken = patch.clone();
+    let mid = broken.len() / 2;
+    broken[mid] ^= 1;
+    assert!(store.apply_patch(&broken).is_err());
+    assert_eq!(
+        store.version(),
+        1,
+        "a damaged patch leaves the old snapshot serving"
+    );
+    assert_eq!(store.apply_patch(&patch).unwrap(), 2);
+    assert_eq!(bytes(&store.load_full()), bytes(&new));
+    // The same patch again: its base is gone.
+    assert!(matches!(
+        store.apply_patch(&patch),
+        Err(SnapshotError::PatchBase { .. })
+    ));
 }
 
 #[test]
 fn patch_refuses_the_wrong_base() {
-    let base = to_bytes(&ruleset(1), &meta(1));
-    let new = to_bytes(&ruleset(2), &meta(2));
-    let patch = make_patch(&base, &new).unwrap();
+    let base = compiled(&rules_v1(), 1, None);
+    let new = compiled(&rules_v1().replace("B1\"", "B1x\""), 2, Some(&base));
+    let patch = make_patch(&bytes(&base), &bytes(&new)).unwrap();
     // Another version.
-    match apply_patch(&new, &patch) {
+    match apply_patch(&bytes(&new), &patch) {
         Err(SnapshotError::PatchBase { expected, found }) => {
             assert_eq!((expected.version, found.version), (1, 2));
         }
         other => panic!("{other:?}"),
     }
     // Same version, different content.
-    let mut other = ruleset(1);
-    other.flags[1].enabled = true;
-    let other = to_bytes(&other, &meta(1));
-    match apply_patch(&other, &patch) {
+    let other = compiled(&rules_v1().replace("B5\"", "B5y\""), 1, None);
+    match apply_patch(&bytes(&other), &patch) {
         Err(SnapshotError::PatchBase { expected, found }) => {
             assert_eq!(expected.version, found.version);
             assert_ne!(expected.checksum, found.checksum);
@@ -572,8 +661,11 @@ fn patch_refuses_the_wrong_base() {
 
 #[test]
 fn corrupt_patches_are_refused() {
-    let base = to_bytes(&ruleset(1), &meta(1));
-    let new = to_bytes(&ruleset(2), &meta(2));
+    let small =
+        "segment s { include [\"a\"] }\nflag f { rule if segment s => on }\nflag g { default on }";
+    let base = compiled(small, 1, None);
+    let new = compiled(&small.replace("default on", "default off"), 2, Some(&base));
+    let (base, new) = (bytes(&base), bytes(&new));
     let patch = make_patch(&base, &new).unwrap();
     for at in 0..patch.len() {
         let mut bad = patch.clone();
@@ -590,19 +682,11 @@ fn corrupt_patches_are_refused() {
 }
 
 #[test]
-fn one_section_patch_is_small() {
-    let base = to_bytes(&ruleset_with_keys(1, 2000), &meta(1));
-    let mut rs = ruleset_with_keys(1, 2000);
-    rs.flags[0].enabled = false;
-    let new = to_bytes(&rs, &meta(2));
-    let patch = make_patch(&base, &new).unwrap();
-    assert_eq!(apply_patch(&base, &patch).unwrap(), new);
-    assert!(
-        patch.len() * 20 < new.len(),
-        "patch {} bytes for a {}-byte snapshot",
-        patch.len(),
-        new.len()
-    );
+fn unlink_then_link_is_the_identity_on_compiled_rulesets() {
+    let snap = compiled(&rules_v1(), 1, None);
+    let (flags, segments) = crate::compile::link::unlink(&snap.ruleset).unwrap();
+    let again = crate::compile::link::link(&flags, &segments, snap.ruleset.keys.clone()).unwrap();
+    assert_eq!(to_bytes(&again, &snap.meta), bytes(&snap));
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! comparisons are integer comparisons.
 
 /// A point in time, in nanoseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Instant(pub i128);
 
 const NANOS_PER_SECOND: i128 = 1_000_000_000;

@@ -22,7 +22,7 @@ pub struct VersionRef<'a> {
 }
 
 /// An owned version, as a literal holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Version {
     /// Major part.
     pub major: u64,

@@ -1,0 +1,126 @@
+//! What the `parse_check` and `differential` fuzz targets check, as plain
+//! functions of the input bytes.
+//!
+//! The fuzz targets (`fuzz/fuzz_targets/`) and `tests/fuzz_regressions.rs`
+//! both include this file with `#[path]`, so every input committed under
+//! `corpus/fuzz/` is replayed by `cargo test` exactly as the fuzzer ran it.
+//! A finding is a panic: either one inside vexil, or an assertion here.
+
+use vexil::check::{self, Limits, Source};
+use vexil::compile;
+use vexil::context::Context;
+use vexil::detail::Detail;
+use vexil::interp;
+
+/// Inputs larger than this are skipped: they only slow the fuzzer down.
+pub const MAX_INPUT: usize = 64 * 1024;
+
+/// The file name the fuzzed text is checked under.
+pub const SOURCE_NAME: &str = "fuzz.flags";
+
+/// A flag key no source can define (keys are identifiers).
+const UNKNOWN_FLAG: &str = "no such flag";
+
+/// Parses, checks and, when there are diagnostics, renders one source text.
+/// Never panics for any input.
+pub fn parse_check(data: &[u8]) {
+    if data.len() > MAX_INPUT {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = vexil::syntax::parse(text);
+    let sources = [source(text)];
+    match check::check(&sources, &Limits::default()) {
+        Ok(_) => assert!(
+            parsed.is_ok(),
+            "check accepted a text that syntax::parse rejects: {:?}",
+            parsed.err()
+        ),
+        Err(diagnostics) => {
+            assert!(!diagnostics.is_empty(), "check failed with no diagnostic");
+            let rendered = check::render(&diagnostics, &sources);
+            for d in &diagnostics {
+                assert_eq!(
+                    d.file, 0,
+                    "diagnostic names a file that was not given: {d:?}"
+                );
+                assert!(
+                    d.span.start <= d.span.end && d.span.end as usize <= text.len(),
+                    "diagnostic span outside the text ({} bytes): {d:?}",
+                    text.len()
+                );
+                let (line, col) = check::location(d, &sources);
+                let head = format!("{SOURCE_NAME}:{line}:{col}: error: ");
+                assert!(
+                    rendered.contains(&head),
+                    "rendering lacks `{head}` for {d:?}:\n{rendered}"
+                );
+            }
+        }
+    }
+}
+
+/// Splits the input at its first NUL into rule text and a JSON context; when
+/// the text checks and the context is valid, asserts that the reference
+/// interpreter and the compiled evaluator agree on every flag.
+pub fn differential(data: &[u8]) {
+    if data.len() > MAX_INPUT {
+        return;
+    }
+    let Some(nul) = data.iter().position(|&b| b == 0) else {
+        return;
+    };
+    let (Ok(text), Ok(json)) = (
+        std::str::from_utf8(&data[..nul]),
+        std::str::from_utf8(&data[nul + 1..]),
+    ) else {
+        return;
+    };
+    let Ok(context) = Context::from_json_str(json) else {
+        return;
+    };
+    let Ok(program) = check::check(&[source(text)], &Limits::default()) else {
+        return;
+    };
+    let ruleset = match compile::compile(&program) {
+        Ok(ruleset) => ruleset,
+        Err(e) => panic!("a checked program failed to link: {e}"),
+    };
+    let prepared = ruleset.prepare(&context);
+
+    let compiled: Vec<(&str, Detail<'_>)> = prepared.all().collect();
+    let keys: Vec<&str> = program.flags.iter().map(|f| f.key.as_str()).collect();
+    let compiled_keys: Vec<&str> = compiled.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        compiled_keys, keys,
+        "compiled flags differ from the program's"
+    );
+
+    for (key, from_all) in compiled {
+        let expected = interp::evaluate(&program, key, &context);
+        let actual = prepared.detail(key);
+        assert_eq!(
+            actual, expected,
+            "flag `{key}`: compiled evaluator (left) disagrees with the interpreter (right)\n\
+             context: {json}"
+        );
+        assert_eq!(
+            from_all, actual,
+            "flag `{key}`: Prepared::all disagrees with detail"
+        );
+    }
+    assert_eq!(
+        interp::evaluate(&program, UNKNOWN_FLAG, &context),
+        Detail::not_found()
+    );
+    assert_eq!(prepared.detail(UNKNOWN_FLAG), Detail::not_found());
+}
+
+fn source(text: &str) -> Source {
+    Source {
+        name: SOURCE_NAME.to_string(),
+        text: text.to_string(),
+    }
+}
