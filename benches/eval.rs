@@ -1,0 +1,221 @@
+//! Criterion benchmarks of evaluation, compilation and snapshot loading.
+//!
+//! `cargo bench --bench eval` runs them all; `cargo bench --bench eval -- typical`
+//! runs the groups whose name contains `typical`. The workloads come from
+//! `benches/data/mod.rs` and are deterministic. Figures and targets:
+//! docs/benchmarks.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use vexil::compile::{compile_sources, CompileOptions};
+use vexil::snapshot::{from_bytes, to_bytes, SnapshotMeta};
+
+mod data;
+
+/// How many contexts a benchmark cycles through.
+const CONTEXTS: usize = 1000;
+
+/// (a) The typical ten-rule flag, one evaluation per iteration.
+fn typical(c: &mut Criterion) {
+    let ruleset = data::compile("typical.flags", data::TYPICAL.to_string());
+    let contexts = data::contexts(CONTEXTS, 1);
+    let prepared: Vec<_> = contexts.iter().map(|ctx| ruleset.prepare(ctx)).collect();
+    let flag = ruleset
+        .flag(data::TYPICAL_KEY)
+        .expect("typical flag exists");
+    // How the contexts spread over the flag's paths (printed once, for the report).
+    let mut paths = std::collections::BTreeMap::new();
+    for p in &prepared {
+        let d = p.detail_of(flag);
+        *paths
+            .entry(format!("{}/{:?}", d.reason, d.matched))
+            .or_insert(0u32) += 1;
+    }
+    eprintln!(
+        "typical: paths taken by the {} contexts: {paths:?}",
+        prepared.len()
+    );
+
+    let mut group = c.benchmark_group("typical");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+
+    // The SDK's usual call: a prepared context, a flag by key.
+    group.bench_function("prepared/detail", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let d = prepared[i].detail(black_box(data::TYPICAL_KEY));
+            i += 1;
+            if i == prepared.len() {
+                i = 0;
+            }
+            d
+        })
+    });
+    // The same with the flag looked up once (no hash lookup per call).
+    group.bench_function("prepared/detail_of", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let d = prepared[i].detail_of(black_box(flag));
+            i += 1;
+            if i == prepared.len() {
+                i = 0;
+            }
+            d
+        })
+    });
+    // One-shot: bind the context and evaluate (Ruleset::evaluate).
+    group.bench_function("evaluate", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let d = ruleset.evaluate(black_box(data::TYPICAL_KEY), &contexts[i]);
+            i += 1;
+            if i == contexts.len() {
+                i = 0;
+            }
+            d
+        })
+    });
+    group.finish();
+}
+
+/// (b) The worst-case flag: every cap reached, every atom evaluated.
+fn worst(c: &mut Criterion) {
+    let ruleset = data::compile("worst.flags", data::worst_case());
+    let contexts = data::worst_contexts(64);
+    let prepared: Vec<_> = contexts.iter().map(|ctx| ruleset.prepare(ctx)).collect();
+    let flag = ruleset.flag(data::WORST_KEY).expect("worst flag exists");
+    // Nothing matches: every rule runs and the rollout decides.
+    for p in &prepared {
+        let d = p.detail_of(flag);
+        assert_eq!(
+            d.reason.as_str(),
+            "SPLIT",
+            "worst-case contexts must fall through to the rollout"
+        );
+    }
+
+    let mut group = c.benchmark_group("worst");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(1));
+    group.bench_function("prepared/detail_of", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let d = prepared[i].detail_of(black_box(flag));
+            i += 1;
+            if i == prepared.len() {
+                i = 0;
+            }
+            d
+        })
+    });
+    group.finish();
+}
+
+/// (c) All 500 flags (10 rules each) for one context.
+fn all_flags(c: &mut Criterion) {
+    let ruleset = data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6));
+    assert_eq!(ruleset.flag_count(), 500);
+    let contexts = data::contexts(CONTEXTS, 2);
+    let prepared: Vec<_> = contexts.iter().map(|ctx| ruleset.prepare(ctx)).collect();
+    let mut reasons = std::collections::BTreeMap::new();
+    for p in &prepared {
+        for (_, d) in p.all() {
+            *reasons.entry(d.reason.as_str()).or_insert(0u32) += 1;
+        }
+    }
+    eprintln!("all_500_flags: reasons over 1000 contexts x 500 flags: {reasons:?}");
+
+    let mut group = c.benchmark_group("all_500_flags");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(500));
+    group.bench_function("prepared/all", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let mut served = 0usize;
+            for (_, d) in prepared[i].all() {
+                served += d.variation.map_or(0, str::len);
+            }
+            i += 1;
+            if i == prepared.len() {
+                i = 0;
+            }
+            served
+        })
+    });
+    group.bench_function("prepare+all", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let p = ruleset.prepare(&contexts[i]);
+            let mut served = 0usize;
+            for (_, d) in p.all() {
+                served += d.variation.map_or(0, str::len);
+            }
+            i += 1;
+            if i == contexts.len() {
+                i = 0;
+            }
+            served
+        })
+    });
+    group.finish();
+}
+
+/// (d) Compiling 500 flags × 10 rules from source (parse, check, compile).
+fn compile(c: &mut Criterion) {
+    let text = data::many_flags(500, 10, 20, 0xF1A6);
+    let sources = data::sources("many.flags", &text);
+    let options = CompileOptions::default();
+
+    let mut group = c.benchmark_group("compile");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("500x10", |b| {
+        b.iter_with_large_drop(|| compile_sources(black_box(&sources), &options).expect("compiles"))
+    });
+    group.finish();
+}
+
+/// (e) Loading (decoding and validating) a snapshot of 5,000 rules plus one
+/// segment whose include list holds 1,000,000 keys.
+fn snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    // Built on first use, not above, so a filter that skips this bench skips
+    // the (several seconds of) setup too; criterion calls the closure once
+    // per sample, so it is built once and kept.
+    let mut bytes: Option<Vec<u8>> = None;
+    group.bench_function("from_bytes/5k_rules+1M_keys", |b| {
+        let bytes = bytes.get_or_insert_with(|| {
+            let ruleset = data::compile("snapshot.flags", data::snapshot_source());
+            let meta = SnapshotMeta {
+                version: 1,
+                environment: "bench".into(),
+            };
+            let bytes = to_bytes(&ruleset, &meta);
+            eprintln!("snapshot: {} bytes", bytes.len());
+            bytes
+        });
+        b.iter_with_large_drop(|| from_bytes(black_box(bytes.as_slice())).expect("valid snapshot"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, typical, worst, all_flags, compile, snapshot);
+criterion_main!(benches);
