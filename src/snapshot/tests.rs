@@ -333,7 +333,7 @@ fn indices_out_of_range_are_refused() {
         ("flag keys", |r| {
             r.flag_keys = crate::compile::strings::NameIndex::build(["a", "b"])
         }),
-        ("cannot be found", |r| r.keys.slots.rotate_left(1)),
+        ("cannot be found", |r| r.flag_keys.slots.rotate_left(1)),
         ("power of two", |r| r.keys.slots.push(0)),
         ("slot", |r| r.flag_keys.slots[0] = 9),
         ("cannot be found", |r| {
