@@ -67,6 +67,7 @@ pub fn link(
     for segment in segments {
         linker.segment(segment)?;
     }
+    linker.out.finish();
     Ok(linker.out)
 }
 

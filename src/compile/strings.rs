@@ -71,16 +71,7 @@ impl NameIndex {
         for name in names {
             table.push(name);
         }
-        let size = (table.len() * 2).max(8).next_power_of_two();
-        let mut slots = vec![0u32; size];
-        let mask = size - 1;
-        for id in 0..table.len() {
-            let mut at = (xxh3_64(table.get(StrId(id as u32)).as_bytes()) as usize) & mask;
-            while slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            slots[at] = id as u32 + 1;
-        }
+        let slots = hash_slots(&table);
         NameIndex {
             names: table,
             slots,
@@ -90,24 +81,7 @@ impl NameIndex {
     /// The id of `name`, if present.
     #[inline]
     pub fn find(&self, name: &str) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut at = (xxh3_64(name.as_bytes()) as usize) & mask;
-        // At most every slot is probed once; the table is never full.
-        for _ in 0..self.slots.len() {
-            match self.slots[at] {
-                0 => return None,
-                id1 => {
-                    if self.names.get(StrId(id1 - 1)) == name {
-                        return Some(id1 - 1);
-                    }
-                }
-            }
-            at = (at + 1) & mask;
-        }
-        None
+        find_in(&self.names, &self.slots, name)
     }
 
     /// The name with id `id`.
@@ -125,6 +99,45 @@ impl NameIndex {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// Open-addressing hash slots over a table of distinct strings: a power of
+/// two at least twice the count, each `id + 1` or 0 when empty.
+pub fn hash_slots(table: &StrTable) -> Vec<u32> {
+    let size = (table.len() * 2).max(8).next_power_of_two();
+    let mut slots = vec![0u32; size];
+    let mask = size - 1;
+    for id in 0..table.len() {
+        let mut at = (xxh3_64(table.get(StrId(id as u32)).as_bytes()) as usize) & mask;
+        while slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        slots[at] = id as u32 + 1;
+    }
+    slots
+}
+
+/// Looks `name` up through `slots` built by [`hash_slots`] over `table`.
+/// Bounded by the slot count whatever the slots hold.
+#[inline]
+pub fn find_in(table: &StrTable, slots: &[u32], name: &str) -> Option<u32> {
+    if slots.is_empty() {
+        return None;
+    }
+    let mask = slots.len() - 1;
+    let mut at = (xxh3_64(name.as_bytes()) as usize) & mask;
+    for _ in 0..slots.len() {
+        match slots.get(at).copied().unwrap_or(0) {
+            0 => return None,
+            id1 => {
+                if table.get(StrId(id1 - 1)) == name {
+                    return Some(id1 - 1);
+                }
+            }
+        }
+        at = (at + 1) & mask;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -77,6 +77,51 @@ pub struct Ruleset {
     pub(crate) instants: Vec<Instant>,
     /// Compiled regexes, with their pattern in `strings`.
     pub(crate) regexes: Vec<(StrId, regex::Regex)>,
+    /// Lookup aids computed from the tables above ([`Ruleset::finish`]);
+    /// never written to a snapshot.
+    pub(crate) derived: Derived,
+}
+
+/// Lookup aids derived from a ruleset's tables, for evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    /// Hash slots over `strings`, so a context's string value can be matched
+    /// to the interned constant it equals.
+    pub(crate) string_slots: Vec<u32>,
+    /// For each flag: its memo slot if some condition names it, else [`NONE`].
+    pub(crate) flag_memo: Vec<u32>,
+    /// For each segment: its memo slot if some condition names it, else [`NONE`].
+    pub(crate) segment_memo: Vec<u32>,
+    /// Number of memo slots.
+    pub(crate) memo_len: u32,
+}
+
+impl Ruleset {
+    /// Computes the lookup aids. Called by the linker and by the snapshot
+    /// loader after validation; a ruleset without them evaluates the same,
+    /// only slower.
+    pub(crate) fn finish(&mut self) {
+        let mut derived = Derived {
+            string_slots: super::strings::hash_slots(&self.strings),
+            flag_memo: vec![NONE; self.flags.len()],
+            segment_memo: vec![NONE; self.segments.len()],
+            memo_len: 0,
+        };
+        for instr in &self.code {
+            let slot = match instr.atom {
+                Atom::Prereq(flag, _) => derived.flag_memo.get_mut(flag as usize),
+                Atom::Segment(segment) => derived.segment_memo.get_mut(segment as usize),
+                Atom::Exists(_) | Atom::Cmp { .. } => None,
+            };
+            if let Some(slot) = slot {
+                if *slot == NONE {
+                    *slot = derived.memo_len;
+                    derived.memo_len += 1;
+                }
+            }
+        }
+        self.derived = derived;
+    }
 }
 
 /// One flag's row.

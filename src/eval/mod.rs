@@ -8,6 +8,8 @@
 //! probes, conditions are jump programs, splits are one xxh3 and a scan of a
 //! small cumulative table.
 
+use std::cell::Cell;
+
 use smallvec::SmallVec;
 
 use crate::compile::strings::StrId;
@@ -25,13 +27,35 @@ const MAX_DEPTH: u32 = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlagRef(u32);
 
+/// A string attribute not yet looked up among the ruleset's constants.
+const UNRESOLVED: u32 = u32::MAX;
+/// A string attribute equal to no constant of the ruleset.
+const NO_CONSTANT: u32 = u32::MAX - 1;
+/// A memo slot not yet computed.
+const UNKNOWN: u32 = u32::MAX;
+
 /// A context bound to one ruleset, ready to evaluate any of its flags.
+///
+/// Besides the attribute slots it caches, per evaluation context, what does
+/// not change from one flag to the next: which interned constant a string
+/// attribute equals (so `==` and short `in` lists compare integers), the last
+/// semantic version parsed from an attribute, and the answers of segments and
+/// prerequisite flags (so each is computed at most once, which is what makes
+/// the complexity caps bound the work). The caches are `Cell`s: a `Prepared`
+/// is meant for one thread, for one request.
 #[derive(Debug, Clone)]
 pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
     context: &'c Context,
     /// For each attribute id: the index of the attribute in the context, or NONE.
     slots: SmallVec<[u32; 32]>,
+    /// For each attribute id: the string constant its value equals
+    /// ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
+    constants: SmallVec<[Cell<u32>; 32]>,
+    /// The last version parsed: (attribute id, version), NONE when empty.
+    version: Cell<(u32, Option<semver::VersionRef<'c>>)>,
+    /// Memoized segment answers (0/1) and prerequisite variations, [`UNKNOWN`] until computed.
+    memo: SmallVec<[Cell<u32>; 16]>,
     /// The interned id of the context key, or NONE.
     key: u32,
 }
@@ -57,10 +81,19 @@ impl Ruleset {
             .key()
             .and_then(|k| self.keys.find(k))
             .unwrap_or(NONE);
+        let constants = (0..self.attrs.len())
+            .map(|_| Cell::new(UNRESOLVED))
+            .collect();
+        let memo = (0..self.derived.memo_len)
+            .map(|_| Cell::new(UNKNOWN))
+            .collect();
         Prepared {
             rules: self,
             context,
             slots,
+            constants,
+            version: Cell::new((NONE, None)),
+            memo,
             key,
         }
     }
@@ -95,7 +128,7 @@ struct Decision<'r> {
     matched: Option<Matched<'r>>,
 }
 
-impl<'r> Prepared<'r, '_> {
+impl<'r, 'c> Prepared<'r, 'c> {
     /// The full answer for flag `key`.
     pub fn detail(&self, key: &str) -> Detail<'r> {
         match self.rules.flag(key) {
@@ -127,7 +160,7 @@ impl<'r> Prepared<'r, '_> {
     }
 
     /// Every flag's answer, in definition order.
-    pub fn all(&self) -> impl Iterator<Item = (&'r str, Detail<'r>)> + '_ {
+    pub fn all(&self) -> impl Iterator<Item = (&'r str, Detail<'r>)> + use<'_, 'r, 'c> {
         let rules = self.rules;
         (0..rules.flags.len() as u32)
             .map(move |i| (rules.flag_keys.name(i), self.detail_of(FlagRef(i))))
@@ -272,7 +305,7 @@ impl<'r> Prepared<'r, '_> {
     }
 
     #[inline]
-    fn attr(&self, id: u32) -> Option<&Attr> {
+    fn attr(&self, id: u32) -> Option<&'c Attr> {
         let slot = *self.slots.get(id as usize)?;
         self.context.attrs().get(slot as usize).map(|(_, a)| a)
     }
@@ -304,21 +337,94 @@ impl<'r> Prepared<'r, '_> {
             Atom::Cmp { attr, negate, pred } => match self.attr(attr) {
                 None => false,
                 Some(Attr::List(items)) => items.iter().any(|e| self.element(&pred, e)) != negate,
+                Some(Attr::Str(s)) => match self.string(attr, s, &pred) {
+                    Some(hit) => hit != negate,
+                    None => false,
+                },
                 Some(scalar) => match self.scalar(&pred, scalar) {
                     Some(hit) => hit != negate,
                     None => false,
                 },
             },
-            Atom::Segment(segment) => depth < MAX_DEPTH && self.segment(segment, depth + 1),
+            Atom::Segment(segment) => {
+                self.memoized(
+                    self.rules.derived.segment_memo.get(segment as usize),
+                    || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
+                ) == 1
+            }
             Atom::Prereq(flag, variation) => {
-                depth < MAX_DEPTH
-                    && self
-                        .rules
-                        .flags
-                        .get(flag as usize)
-                        .is_some_and(|f| self.decide(f, depth + 1).variation == variation)
+                self.memoized(
+                    self.rules.derived.flag_memo.get(flag as usize),
+                    || match self.rules.flags.get(flag as usize) {
+                        Some(f) if depth < MAX_DEPTH => self.decide(f, depth + 1).variation,
+                        _ => NONE,
+                    },
+                ) == variation
             }
         }
+    }
+
+    /// The memoized value of a memo slot, computing it on first use.
+    fn memoized(&self, slot: Option<&u32>, compute: impl FnOnce() -> u32) -> u32 {
+        let cell = slot.and_then(|&i| self.memo.get(i as usize));
+        if let Some(cell) = cell {
+            let known = cell.get();
+            if known != UNKNOWN {
+                return known;
+            }
+        }
+        let value = compute();
+        if let Some(cell) = cell {
+            cell.set(value);
+        }
+        value
+    }
+
+    /// A string attribute against a predicate: equality and short lists by
+    /// interned id, versions through the one-entry cache, the rest by text.
+    fn string(&self, attr: u32, s: &'c str, pred: &Pred) -> Option<bool> {
+        match *pred {
+            Pred::StrEq(id) => Some(self.constant(attr, s) == id.0),
+            Pred::StrIn(range) if range.len <= 16 => {
+                let constant = self.constant(attr, s);
+                let set = self.rules.str_sets.get(range.range())?;
+                Some(constant != NO_CONSTANT && set.iter().any(|id| id.0 == constant))
+            }
+            Pred::Semver(rel, i) => {
+                let (cached, version) = self.version.get();
+                let version = if cached == attr {
+                    version
+                } else {
+                    let parsed = semver::parse(s);
+                    self.version.set((attr, parsed));
+                    parsed
+                }?;
+                let lit = self.rules.versions.get(i as usize)?;
+                Some(rel.holds(version.precedence(&lit.as_ref())))
+            }
+            _ => self.test(pred, Value::Str(s)),
+        }
+    }
+
+    /// The interned constant equal to attribute `attr`'s string value `s`, or [`NO_CONSTANT`].
+    fn constant(&self, attr: u32, s: &str) -> u32 {
+        let Some(cell) = self.constants.get(attr as usize) else {
+            return NO_CONSTANT;
+        };
+        let known = cell.get();
+        if known != UNRESOLVED {
+            return known;
+        }
+        let rules = self.rules;
+        let found = if rules.derived.string_slots.is_empty() {
+            // A ruleset without lookup aids: find the constant by scanning.
+            (0..rules.strings.len() as u32).find(|&i| rules.strings.get(StrId(i)) == s)
+        } else {
+            crate::compile::strings::find_in(&rules.strings, &rules.derived.string_slots, s)
+        };
+        let found = found.unwrap_or(NO_CONSTANT);
+        cell.set(found);
+        found
     }
 
     fn segment(&self, segment: u32, depth: u32) -> bool {

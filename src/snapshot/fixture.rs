@@ -290,6 +290,7 @@ pub(crate) fn ruleset_with_keys(version: u64, extra: usize) -> Ruleset {
         }],
         instants: vec![Instant(1_700_000_000_000_000_000)],
         regexes: vec![(pattern, regex)],
+        derived: Default::default(),
     }
 }
 

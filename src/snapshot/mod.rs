@@ -234,7 +234,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let sections = format::split_sections(frame.body)?;
     let (ruleset, patterns) = format::read_body(&sections)?;
     validate::validate(&ruleset, &patterns)?;
-    let ruleset = validate::compile_regexes(ruleset, &patterns)?;
+    let mut ruleset = validate::compile_regexes(ruleset, &patterns)?;
+    ruleset.finish();
     Ok(Snapshot {
         meta: frame.meta,
         ruleset,
