@@ -39,7 +39,7 @@ const UNKNOWN: u32 = u32::MAX;
 /// Besides the attribute slots it caches, per evaluation context, what does
 /// not change from one flag to the next: which interned constant a string
 /// attribute equals (so `==` and short `in` lists compare integers), the last
-/// semantic version parsed from an attribute, and the answers of segments and
+/// semantic version and the last instant parsed from an attribute, and the answers of segments and
 /// prerequisite flags (so each is computed at most once, which is what makes
 /// the complexity caps bound the work). The caches are `Cell`s: a `Prepared`
 /// is meant for one thread, for one request.
@@ -54,6 +54,8 @@ pub struct Prepared<'r, 'c> {
     constants: SmallVec<[Cell<u32>; 32]>,
     /// The last version parsed: (attribute id, version), NONE when empty.
     version: Cell<(u32, Option<semver::VersionRef<'c>>)>,
+    /// The last instant parsed from a string: (attribute id, instant), NONE when empty.
+    instant: Cell<(u32, Option<date::Instant>)>,
     /// Memoized segment answers (0/1) and prerequisite variations, [`UNKNOWN`] until computed.
     memo: SmallVec<[Cell<u32>; 16]>,
     /// The interned id of the context key, or NONE.
@@ -93,6 +95,7 @@ impl Ruleset {
             slots,
             constants,
             version: Cell::new((NONE, None)),
+            instant: Cell::new((NONE, None)),
             memo,
             key,
         }
@@ -401,6 +404,17 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 }?;
                 let lit = self.rules.versions.get(i as usize)?;
                 Some(rel.holds(version.precedence(&lit.as_ref())))
+            }
+            Pred::Date(rel, i) => {
+                let (cached, instant) = self.instant.get();
+                let instant = if cached == attr {
+                    instant
+                } else {
+                    let parsed = date::parse_rfc3339(s);
+                    self.instant.set((attr, parsed));
+                    parsed
+                }?;
+                Some(rel.holds(instant.cmp(self.rules.instants.get(i as usize)?)))
             }
             _ => self.test(pred, Value::Str(s)),
         }
