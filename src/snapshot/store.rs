@@ -16,9 +16,12 @@ use super::{apply_patch_to, from_bytes, Snapshot, SnapshotError};
 #[derive(Debug)]
 pub struct Store {
     current: ArcSwap<Snapshot>,
-    /// Serializes writers so the version check and the swap are one step.
-    /// Readers never take it.
-    writer: Mutex<()>,
+    /// Serializes writers so the version check and the swap are one step,
+    /// and keeps the snapshot replaced last alive until the next swap, so a
+    /// reader still evaluating on it never holds its last reference and never
+    /// pays for freeing it: the writer does, one swap later. Readers never
+    /// take this lock.
+    writer: Mutex<Option<Arc<Snapshot>>>,
 }
 
 impl Store {
@@ -26,7 +29,7 @@ impl Store {
     pub fn new(snapshot: Snapshot) -> Store {
         Store {
             current: ArcSwap::from_pointee(snapshot),
-            writer: Mutex::new(()),
+            writer: Mutex::new(None),
         }
     }
 
@@ -58,13 +61,15 @@ impl Store {
     /// Swaps in an already validated snapshot whose version is at least the
     /// current one; returns the new version, or [`SnapshotError::Stale`].
     pub fn swap(&self, snapshot: Snapshot) -> Result<u64, SnapshotError> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut retired = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.current.load().meta.version;
         let offered = snapshot.meta.version;
         if offered < current {
             return Err(SnapshotError::Stale { current, offered });
         }
-        self.current.store(Arc::new(snapshot));
+        let replaced = self.current.swap(Arc::new(snapshot));
+        // Frees the snapshot retired by the previous swap, here, on the writer.
+        drop(retired.replace(replaced));
         Ok(offered)
     }
 
@@ -80,7 +85,10 @@ impl Store {
     /// Swaps in a snapshot whatever its version (a deliberate step back, for
     /// operators); returns the version it replaced.
     pub fn force_swap(&self, snapshot: Snapshot) -> u64 {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        self.current.swap(Arc::new(snapshot)).meta.version
+        let mut retired = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let replaced = self.current.swap(Arc::new(snapshot));
+        let version = replaced.meta.version;
+        drop(retired.replace(replaced));
+        version
     }
 }

@@ -472,6 +472,20 @@ fn store_refuses_stale_and_invalid_snapshots() {
 }
 
 #[test]
+fn a_reader_never_frees_the_snapshot_it_was_reading() {
+    let store = Store::new(snapshot(1));
+    let reading = store.load_full();
+    store.swap(snapshot(2)).unwrap();
+    // The store keeps the replaced snapshot until the next swap, so the
+    // reader's reference is not the last one...
+    assert_eq!(Arc::strong_count(&reading), 2);
+    store.swap(snapshot(3)).unwrap();
+    // ...and lets go of it on that swap, on the writer's thread.
+    assert_eq!(Arc::strong_count(&reading), 1);
+    assert_eq!(reading.version(), 1);
+}
+
+#[test]
 fn readers_see_whole_snapshots_in_order() {
     const SWAPS: u64 = 200;
     let snaps: Vec<Vec<u8>> = (1..=SWAPS)
