@@ -1,12 +1,9 @@
 //! Evaluation over the compiled decision tables.
 //!
-//! [`Ruleset::prepare`] binds a [`Context`] to a ruleset once. The binding is
-//! lazy: the context key is looked up in the interned key table the first
-//! time a target or segment list needs it, and each attribute the rules use
-//! is found in the context (a binary search over its sorted names) the first
-//! time an atom reads it, so a flag that decides on its first rule pays for
-//! one attribute, not for all of them. The resulting [`Prepared`] answers any
-//! number of flags without allocating:
+//! [`Ruleset::prepare`] binds a [`Context`] to a ruleset once: the context
+//! key is looked up in the interned key table and every attribute the rules
+//! use is resolved to a slot by a merge-join of two sorted name lists. The
+//! resulting [`Prepared`] answers any number of flags without allocating:
 //! a flag is found by key through a hash index, targets are roaring bitmap
 //! probes, conditions are jump programs, splits are one xxh3 and a scan of a
 //! small cumulative table.
@@ -50,37 +47,44 @@ const UNKNOWN: u32 = u32::MAX;
 pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
     context: &'c Context,
-    /// For each attribute id: where the context holds it and which constant
-    /// its string value equals, both found on first use.
-    attrs: SmallVec<[AttrCache; 32]>,
+    /// For each attribute id: the index of the attribute in the context, or NONE.
+    slots: SmallVec<[u32; 32]>,
+    /// For each attribute id: the string constant its value equals
+    /// ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
+    constants: SmallVec<[Cell<u32>; 32]>,
     /// The last version parsed: (attribute id, version), NONE when empty.
     version: Cell<(u32, Option<semver::VersionRef<'c>>)>,
     /// The last instant parsed from a string: (attribute id, instant), NONE when empty.
     instant: Cell<(u32, Option<date::Instant>)>,
     /// Memoized segment answers (0/1) and prerequisite variations, [`UNKNOWN`] until computed.
     memo: SmallVec<[Cell<u32>; 16]>,
-    /// The interned id of the context key ([`UNRESOLVED`] until first
-    /// needed, NONE when the key is absent or named by no list).
-    key: Cell<u32>,
-}
-
-/// What a [`Prepared`] learns about one attribute of the ruleset.
-#[derive(Debug, Clone)]
-struct AttrCache {
-    /// Index of the attribute in the context ([`UNRESOLVED`] until asked, NONE when absent).
-    slot: Cell<u32>,
-    /// The string constant its value equals ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
-    constant: Cell<u32>,
+    /// The interned id of the context key, or NONE.
+    key: u32,
 }
 
 impl Ruleset {
     /// Binds a context to this ruleset.
     pub fn prepare<'r, 'c>(&'r self, context: &'c Context) -> Prepared<'r, 'c> {
-        let attrs = (0..self.attrs.len())
-            .map(|_| AttrCache {
-                slot: Cell::new(UNRESOLVED),
-                constant: Cell::new(UNRESOLVED),
-            })
+        let mut slots: SmallVec<[u32; 32]> = SmallVec::with_capacity(self.attrs.len());
+        let attrs = context.attrs();
+        let mut at = 0;
+        for &name in &self.attrs {
+            let name = self.strings.get(name);
+            while at < attrs.len() && attrs[at].0.as_str() < name {
+                at += 1;
+            }
+            slots.push(if at < attrs.len() && attrs[at].0 == name {
+                at as u32
+            } else {
+                NONE
+            });
+        }
+        let key = context
+            .key()
+            .and_then(|k| self.keys.find(k))
+            .unwrap_or(NONE);
+        let constants = (0..self.attrs.len())
+            .map(|_| Cell::new(UNRESOLVED))
             .collect();
         let memo = (0..self.derived.memo_len)
             .map(|_| Cell::new(UNKNOWN))
@@ -88,11 +92,12 @@ impl Ruleset {
         Prepared {
             rules: self,
             context,
-            attrs,
+            slots,
+            constants,
             version: Cell::new((NONE, None)),
             instant: Cell::new((NONE, None)),
             memo,
-            key: Cell::new(UNRESOLVED),
+            key,
         }
     }
 
@@ -227,11 +232,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 matched: None,
             };
         }
-        let targets = &rules.targets[flag.targets.range()];
-        let key = if targets.is_empty() { NONE } else { self.key() };
-        if key != NONE {
-            for target in targets {
-                if target.keys.contains(key) {
+        if self.key != NONE {
+            for target in &rules.targets[flag.targets.range()] {
+                if target.keys.contains(self.key) {
                     return Decision {
                         variation: target.variation,
                         reason: Reason::TargetingMatch,
@@ -304,40 +307,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             .map(|arm| arm.variation)
     }
 
-    /// The interned id of the context key, looked up on first use.
-    fn key(&self) -> u32 {
-        let known = self.key.get();
-        if known != UNRESOLVED {
-            return known;
-        }
-        let found = self
-            .context
-            .key()
-            .and_then(|k| self.rules.keys.find(k))
-            .unwrap_or(NONE);
-        self.key.set(found);
-        found
-    }
-
-    /// Attribute `id` of the context, found on first use by binary search
-    /// over the context's sorted names.
     #[inline]
     fn attr(&self, id: u32) -> Option<&'c Attr> {
-        let cache = self.attrs.get(id as usize)?;
-        let mut slot = cache.slot.get();
-        if slot == UNRESOLVED {
-            let name = self
-                .rules
-                .attrs
-                .get(id as usize)
-                .map_or("", |&n| self.rules.strings.get(n));
-            slot = self
-                .context
-                .attrs()
-                .binary_search_by(|(n, _)| n.as_str().cmp(name))
-                .map_or(NONE, |i| i as u32);
-            cache.slot.set(slot);
-        }
+        let slot = *self.slots.get(id as usize)?;
         self.context.attrs().get(slot as usize).map(|(_, a)| a)
     }
 
@@ -450,7 +422,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     /// The interned constant equal to attribute `attr`'s string value `s`, or [`NO_CONSTANT`].
     fn constant(&self, attr: u32, s: &str) -> u32 {
-        let Some(cell) = self.attrs.get(attr as usize).map(|c| &c.constant) else {
+        let Some(cell) = self.constants.get(attr as usize) else {
             return NO_CONSTANT;
         };
         let known = cell.get();
@@ -473,16 +445,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let Some(segment) = self.rules.segments.get(segment as usize) else {
             return false;
         };
-        let key = if segment.include.is_empty() && segment.exclude.is_empty() {
-            NONE
-        } else {
-            self.key()
-        };
-        if key != NONE {
-            if segment.include.contains(key) {
+        if self.key != NONE {
+            if segment.include.contains(self.key) {
                 return true;
             }
-            if segment.exclude.contains(key) {
+            if segment.exclude.contains(self.key) {
                 return false;
             }
         }
