@@ -3,7 +3,7 @@
 //! A [`Context`] is built once from a JSON object (SPEC §6 "Contexts") and
 //! then evaluated against any number of flags. Construction validates the
 //! object, drops `null` values (they count as missing) and sorts attributes
-//! by name so lookups are a binary search; evaluation only reads it.
+//! by name ([`name_order`]) so lookups are a binary search; evaluation only reads it.
 
 use std::fmt;
 
@@ -86,7 +86,7 @@ impl Context {
             }
             attrs.push((name.clone(), attr));
         }
-        attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        attrs.sort_by(|a, b| name_order(&a.0, &b.0));
         Ok(Context { key, attrs })
     }
 
@@ -113,7 +113,7 @@ impl Context {
                 _ => return Err(ContextError::KeyNotString),
             }
         }
-        match self.attrs.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        match self.attrs.binary_search_by(|(n, _)| name_order(n, name)) {
             Ok(i) => self.attrs[i].1 = attr,
             Err(i) => self.attrs.insert(i, (name.to_string(), attr)),
         }
@@ -128,15 +128,23 @@ impl Context {
     /// An attribute by name; `None` when missing or `null`.
     pub fn get(&self, name: &str) -> Option<&Attr> {
         self.attrs
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .binary_search_by(|(n, _)| name_order(n, name))
             .ok()
             .map(|i| &self.attrs[i].1)
     }
 
-    /// All attributes, sorted by name.
+    /// All attributes, in [`name_order`].
     pub fn attrs(&self) -> &[(String, Attr)] {
         &self.attrs
     }
+}
+
+/// The order attribute names are kept in, by a context and by a ruleset:
+/// shorter names first, then bytewise. Binding a context to a ruleset is a
+/// merge-join of two lists in this order, and most names differ in length, so
+/// most steps of it compare two integers instead of calling `memcmp`.
+pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 fn element(value: &serde_json::Value) -> Element {

@@ -89,7 +89,7 @@ impl<'u> Linker<'u> {
         id
     }
 
-    /// Attribute names, sorted (contexts bind to them by merge-join).
+    /// Attribute names in `context::name_order` (contexts bind to them by merge-join).
     fn attributes(&mut self, flags: &'u [FlagUnit], segments: &'u [SegmentUnit]) {
         let mut names = BTreeSet::new();
         for flag in flags {
@@ -106,6 +106,8 @@ impl<'u> Linker<'u> {
         for segment in segments {
             code_attrs(&segment.code, &mut names);
         }
+        let mut names: Vec<&str> = names.into_iter().collect();
+        names.sort_by(|a, b| crate::context::name_order(a, b));
         for (i, name) in names.into_iter().enumerate() {
             let id = self.intern(name);
             self.out.attrs.push(id);

@@ -45,7 +45,7 @@ pub const JUMP_FALSE: u32 = u32::MAX - 1;
 pub struct Ruleset {
     /// Names, salts and string constants.
     pub(crate) strings: StrTable,
-    /// Attribute names, sorted; an attribute id is a position here.
+    /// Attribute names in `context::name_order`; an attribute id is a position here.
     pub(crate) attrs: Vec<StrId>,
     /// Context keys named in targets and segment include/exclude lists.
     pub(crate) keys: NameIndex,

@@ -14,7 +14,9 @@ use smallvec::SmallVec;
 
 use crate::compile::strings::StrId;
 use crate::compile::tables::*;
-use crate::context::{Attr, Context, Element};
+use std::cmp::Ordering;
+
+use crate::context::{name_order, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
@@ -70,7 +72,7 @@ impl Ruleset {
         let mut at = 0;
         for &name in &self.attrs {
             let name = self.strings.get(name);
-            while at < attrs.len() && attrs[at].0.as_str() < name {
+            while at < attrs.len() && name_order(&attrs[at].0, name) == Ordering::Less {
                 at += 1;
             }
             slots.push(if at < attrs.len() && attrs[at].0 == name {

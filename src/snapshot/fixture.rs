@@ -34,15 +34,15 @@ pub(crate) fn ruleset(version: u64) -> Ruleset {
 /// As [`ruleset`], with `extra` more context keys (a big `keys` section).
 pub(crate) fn ruleset_with_keys(version: u64, extra: usize) -> Ruleset {
     let mut s = StrTable::default();
-    // Attribute names, sorted.
+    // Attribute names, in `context::name_order` (by length, then bytes).
     let attr_names = [
         "age",
-        "app_version",
-        "country",
-        "email",
         "plan",
-        "signup",
         "tags",
+        "email",
+        "signup",
+        "country",
+        "app_version",
     ];
     let attrs: Vec<_> = attr_names.iter().map(|a| s.push(a)).collect();
     let attr = |name: &str| attr_names.iter().position(|a| *a == name).unwrap() as u32;

@@ -18,7 +18,7 @@ use crate::values::semver::Version;
 pub const MAGIC: &[u8; 8] = b"VEXILSNP";
 
 /// The snapshot format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The regex crate's `size_limit` used when recompiling a snapshot's regexes:
 /// twice the compiler's 64 KiB cap, so a regex the compiler accepted always

@@ -58,7 +58,8 @@ pub(crate) fn validate(rs: &Ruleset, patterns: &[StrId]) -> Result {
     }
     for (i, pair) in rs.attrs.windows(2).enumerate() {
         if let [a, b] = pair {
-            if rs.strings.get(*a) >= rs.strings.get(*b) {
+            let order = crate::context::name_order(rs.strings.get(*a), rs.strings.get(*b));
+            if order != std::cmp::Ordering::Less {
                 return Err(corrupt(
                     "attrs",
                     format!("attribute names not sorted and distinct at {}", i + 1),
