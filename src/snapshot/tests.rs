@@ -136,10 +136,10 @@ fn header_errors_are_precise() {
         })
     ));
     let mut bad = bytes.clone();
-    bad[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bad[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     match from_bytes(&bad) {
         Err(SnapshotError::UnsupportedVersion { found, supported }) => {
-            assert_eq!((found, supported), (2, FORMAT_VERSION));
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
         }
         other => panic!("{other:?}"),
     }
