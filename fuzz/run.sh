@@ -33,12 +33,18 @@ for target in "${targets[@]}"; do
     fi
     # The dictionary speaks the rule language; snapshots are binary.
     dict=()
-    [ "$target" = snapshot_load ] || dict=(-dict=dicts/flags.dict)
+    max_len=${FUZZ_MAX_LEN:-4096}
+    if [ "$target" = snapshot_load ]; then
+        # Snapshot seeds run to tens of KiB; let mutations keep them whole.
+        max_len=${FUZZ_MAX_LEN:-65536}
+    else
+        dict=(-dict=dicts/flags.dict)
+    fi
     before=$(ls "artifacts/$target")
     echo "== $target: ${seconds}s from $(ls "$work" | wc -l) inputs" >&2
     # --debug-assertions: arithmetic overflow panics too.
     cargo fuzz run --debug-assertions "$target" "$work" -- \
-        -max_total_time="$seconds" -timeout=10 -max_len="${FUZZ_MAX_LEN:-4096}" "${dict[@]}"
+        -max_total_time="$seconds" -timeout=10 -max_len="$max_len" "${dict[@]}"
     status=$?
     new=$(comm -13 <(echo "$before") <(ls "artifacts/$target"))
     if [ "$status" -ne 0 ] || [ -n "$new" ]; then
