@@ -45,25 +45,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const RULES: &str = r#"
-segment beta { include ["u-1", "u-2"] match plan == "enterprise" and country in ["DE", "FR"] }
-flag gate { default on }
-flag typical {
-  variations { a: "alpha", b: "beta", c: "gamma" }
-  default c
-  target a ["alice", "bob"]
-  rule "eu" if country in ["DE", "FR", "IT", "ES"] and plan != "free" => a
-  rule if email ends_with "@acme.io" => b
-  rule if app_version >= semver("2.3.0") and platform == "ios" => split { a: 10%, b: 90% }
-  rule if segment beta => a
-  rule if age > 40 or tags contains "vip" => b
-  rule if signup < date("2020-01-01T00:00:00Z") => a
-  rule if name matches "^[A-Z][a-z]+$" => b
-  rule if not (score <= 10) and flag gate is on => split by org { a: 50%, b: 50% }
-  rule if plan starts_with "ent" => a
-  rollout split { a: 33.33%, b: 33.33%, c: 33.34% }
-}
-"#;
+/// The typical flag of benchmark (a).
+const RULES: &str = include_str!("../corpus/bench/typical.flags");
 
 #[test]
 fn evaluation_does_not_allocate() {

@@ -5,18 +5,7 @@ use std::process::{Command, Output};
 
 use twox_hash::XxHash3_64;
 
-const SPEC_EXAMPLE: &str = r#"
-segment beta { include ["u-1", "u-2"]  match plan == "enterprise" and country in ["DE", "FR"] }
-
-flag new-checkout {
-  variations { on: true, off: false }
-  default off
-  target on ["alice", "bob"]
-  rule "beta users" if segment beta => on
-  rule "ios 10%" if platform == "ios" and app_version >= semver("2.3.0") => split { on: 10%, off: 90% }
-  rollout split by org_id { on: 5%, off: 95% }
-}
-"#;
+const SPEC_EXAMPLE: &str = include_str!("../corpus/spec/example.flags");
 
 fn vexil(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vexil"))

@@ -1003,18 +1003,9 @@ proptest! {
 // Fixed files with known answers, checked against both evaluators
 // ---------------------------------------------------------------------------
 
-const EXAMPLE: &str = r#"
-segment beta { include ["u-1", "u-2"]  match plan == "enterprise" and country in ["DE", "FR"] }
-
-flag new-checkout {
-  variations { on: true, off: false }
-  default off
-  target on ["alice", "bob"]
-  rule "beta users" if segment beta => on
-  rule "ios 10%" if platform == "ios" and app_version >= semver("2.3.0") => split { on: 10%, off: 90% }
-  rollout split by org_id { on: 5%, off: 95% }
-}
-
+const EXAMPLE: &str = concat!(
+    include_str!("../corpus/spec/example.flags"),
+    r#"
 flag killed {
   variations { a: "x", b: "y" }
   default a
@@ -1032,7 +1023,8 @@ flag salted {
   salt "exp-7"
   rollout split { on: 10%, off: 90% }
 }
-"#;
+"#
+);
 
 struct Fixed {
     program: Program,

@@ -157,18 +157,7 @@ mod tests {
 
     #[test]
     fn parses_the_spec_example() {
-        let src = r#"
-segment beta { include ["u-1", "u-2"]  match plan == "enterprise" and country in ["DE", "FR"] }
-
-flag new-checkout {
-  variations { on: true, off: false }
-  default off
-  target on ["alice", "bob"]
-  rule "beta users" if segment beta => on
-  rule "ios 10%" if platform == "ios" and app_version >= semver("2.3.0") => split { on: 10%, off: 90% }
-  rollout split by org_id { on: 5%, off: 95% }
-}
-"#;
+        let src = include_str!("../../corpus/spec/example.flags");
         let file = parse(src).expect("parses");
         assert_eq!(file.items.len(), 2);
         let Item::Flag(flag) = &file.items[1] else {
