@@ -68,14 +68,14 @@ impl Ruleset {
     /// Binds a context to this ruleset.
     pub fn prepare<'r, 'c>(&'r self, context: &'c Context) -> Prepared<'r, 'c> {
         let mut slots: SmallVec<[u32; 32]> = SmallVec::with_capacity(self.attrs.len());
-        let attrs = context.attrs();
+        let count = context.len();
         let mut at = 0;
         for &name in &self.attrs {
             let name = self.strings.get(name);
-            while at < attrs.len() && name_order(&attrs[at].0, name) == Ordering::Less {
+            while at < count && name_order(context.name_at(at), name) == Ordering::Less {
                 at += 1;
             }
-            slots.push(if at < attrs.len() && attrs[at].0 == name {
+            slots.push(if at < count && context.name_at(at) == name {
                 at as u32
             } else {
                 NONE
@@ -299,7 +299,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         } else {
             match self.attr(split.by)? {
                 Attr::Str(s) => bucket::bucket(salt, s),
-                Attr::Num(n) => bucket::bucket_integer(salt, bucket::integral(*n)?),
+                Attr::Num(n) => bucket::bucket_integer(salt, bucket::integral(n)?),
                 _ => return None,
             }
         };
@@ -310,9 +310,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     #[inline]
-    fn attr(&self, id: u32) -> Option<&'c Attr> {
+    fn attr(&self, id: u32) -> Option<Attr<'c>> {
         let slot = *self.slots.get(id as usize)?;
-        self.context.attrs().get(slot as usize).map(|(_, a)| a)
+        (slot != NONE).then(|| self.context.attr_at(slot as usize))
     }
 
     /// Runs a condition program from `entry`.
@@ -341,12 +341,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Atom::Exists(attr) => self.attr(attr).is_some(),
             Atom::Cmp { attr, negate, pred } => match self.attr(attr) {
                 None => false,
-                Some(Attr::List(items)) => items.iter().any(|e| self.element(&pred, e)) != negate,
+                Some(Attr::List(items)) => items.iter().any(|e| self.element(&pred, &e)) != negate,
                 Some(Attr::Str(s)) => match self.string(attr, s, &pred) {
                     Some(hit) => hit != negate,
                     None => false,
                 },
-                Some(scalar) => match self.scalar(&pred, scalar) {
+                Some(scalar) => match self.scalar(&pred, &scalar) {
                     Some(hit) => hit != negate,
                     None => false,
                 },

@@ -33,7 +33,7 @@ pub(super) fn holds(program: &Program, cond: &Cond, context: &Context, depth: us
         Cond::Exists(attr) => context.get(attr).is_some(),
         Cond::Compare { attr, test } => match context.get(attr) {
             None => false,
-            Some(attr) => attr_satisfies(attr, test),
+            Some(attr) => attr_satisfies(&attr, test),
         },
     }
 }
@@ -73,14 +73,17 @@ fn attr_satisfies(attr: &Attr, test: &Test) -> bool {
         Attr::Str(s) => value_satisfies(Value::Str(s), test),
         Attr::Num(n) => value_satisfies(Value::Num(*n), test),
         Attr::Bool(b) => value_satisfies(Value::Bool(*b), test),
-        Attr::List(elements) => array_satisfies(elements, test),
+        Attr::List(elements) => {
+            let elements: Vec<Element<'_>> = elements.iter().collect();
+            array_satisfies(&elements, test)
+        }
         // Objects are present but match no operator.
         Attr::Object => false,
     }
 }
 
 /// An element as a value; elements that are not strings or numbers are none.
-fn element_value(element: &Element) -> Option<Value<'_>> {
+fn element_value<'a>(element: &Element<'a>) -> Option<Value<'a>> {
     match element {
         Element::Str(s) => Some(Value::Str(s)),
         Element::Num(n) => Some(Value::Num(*n)),

@@ -162,8 +162,8 @@ fn bucketing_value(split: &Split, context: &Context) -> Option<String> {
     match &split.by {
         None => context.key().map(str::to_string),
         Some(attr) => match context.get(attr)? {
-            Attr::Str(text) => Some(text.clone()),
-            Attr::Num(n) => bucket::integral(*n).map(|i| i.to_string()),
+            Attr::Str(text) => Some(text.to_string()),
+            Attr::Num(n) => bucket::integral(n).map(|i| i.to_string()),
             Attr::Bool(_) | Attr::List(_) | Attr::Object => None,
         },
     }
