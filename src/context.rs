@@ -273,6 +273,17 @@ impl Context {
         self.entries.get(i).map_or("", |e| self.text(e.name))
     }
 
+    /// The name of the `i`-th attribute as bytes (what binding compares).
+    #[inline]
+    pub fn name_bytes_at(&self, i: usize) -> &[u8] {
+        self.entries.get(i).map_or(&[], |e| {
+            self.text
+                .as_bytes()
+                .get(e.name.start as usize..e.name.end as usize)
+                .unwrap_or(&[])
+        })
+    }
+
     /// The value of the `i`-th attribute in [`name_order`].
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {
@@ -346,10 +357,16 @@ fn span(text: &str, s: Span32) -> &str {
 /// most steps of it compare two integers instead of calling `memcmp`.
 #[inline]
 pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    name_order_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`name_order`] over bytes.
+#[inline]
+pub fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match a.len().cmp(&b.len()) {
         // Equal lengths: attribute names are short, and an inlined byte loop
         // beats a call into `memcmp` for them.
-        std::cmp::Ordering::Equal => a.bytes().cmp(b.bytes()),
+        std::cmp::Ordering::Equal => a.iter().cmp(b.iter()),
         unequal => unequal,
     }
 }

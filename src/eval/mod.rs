@@ -16,7 +16,7 @@ use crate::compile::strings::StrId;
 use crate::compile::tables::*;
 use std::cmp::Ordering;
 
-use crate::context::{name_order, Attr, Context, Element};
+use crate::context::{name_order_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
@@ -71,11 +71,16 @@ impl Ruleset {
         let count = context.len();
         let mut at = 0;
         for &name in &self.attrs {
-            let name = self.strings.get(name);
-            while at < count && name_order(context.name_at(at), name) == Ordering::Less {
+            let name = self.strings.get(name).as_bytes();
+            let mut order = Ordering::Greater;
+            while at < count {
+                order = name_order_bytes(context.name_bytes_at(at), name);
+                if order != Ordering::Less {
+                    break;
+                }
                 at += 1;
             }
-            slots.push(if at < count && context.name_at(at) == name {
+            slots.push(if at < count && order == Ordering::Equal {
                 at as u32
             } else {
                 NONE
