@@ -1,7 +1,7 @@
 //! Checked program → flat decision tables ([`Ruleset`]).
 //!
 //! Compilation has two halves. [`codegen`] turns each flag and segment into a
-//! self-contained [`unit`]: key lists become `roaring` bitmaps over interned
+//! self-contained [`unit`](mod@unit): key lists become `roaring` bitmaps over interned
 //! key ids, constants are parsed and sorted once, splits become cumulative
 //! bucket tables and conditions become jump programs. [`link`] then lays all
 //! units out into one [`Ruleset`]: strings interned once, attribute names
