@@ -14,6 +14,20 @@ use vexil::snapshot::{from_bytes, to_bytes, SnapshotMeta};
 
 mod data;
 
+/// Hands out `items` round-robin, one per call, so that consecutive
+/// iterations take different paths through the rules.
+fn round_robin<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T {
+    let mut i = 0;
+    move || {
+        let item = &items[i];
+        i += 1;
+        if i == items.len() {
+            i = 0;
+        }
+        item
+    }
+}
+
 /// How many contexts a benchmark cycles through.
 const CONTEXTS: usize = 1000;
 
@@ -46,37 +60,25 @@ fn typical(c: &mut Criterion) {
 
     // The SDK's usual call: a prepared context, a flag by key.
     group.bench_function("prepared/detail", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&prepared);
         b.iter(|| {
-            let d = prepared[i].detail(black_box(data::TYPICAL_KEY));
-            i += 1;
-            if i == prepared.len() {
-                i = 0;
-            }
+            let d = next().detail(black_box(data::TYPICAL_KEY));
             d
         })
     });
     // The same with the flag looked up once (no hash lookup per call).
     group.bench_function("prepared/detail_of", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&prepared);
         b.iter(|| {
-            let d = prepared[i].detail_of(black_box(flag));
-            i += 1;
-            if i == prepared.len() {
-                i = 0;
-            }
+            let d = next().detail_of(black_box(flag));
             d
         })
     });
     // One-shot: bind the context and evaluate (Ruleset::evaluate).
     group.bench_function("evaluate", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&contexts);
         b.iter(|| {
-            let d = ruleset.evaluate(black_box(data::TYPICAL_KEY), &contexts[i]);
-            i += 1;
-            if i == contexts.len() {
-                i = 0;
-            }
+            let d = ruleset.evaluate(black_box(data::TYPICAL_KEY), next());
             d
         })
     });
@@ -105,13 +107,9 @@ fn worst(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(1));
     group.bench_function("prepared/detail_of", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&prepared);
         b.iter(|| {
-            let d = prepared[i].detail_of(black_box(flag));
-            i += 1;
-            if i == prepared.len() {
-                i = 0;
-            }
+            let d = next().detail_of(black_box(flag));
             d
         })
     });
@@ -138,30 +136,22 @@ fn all_flags(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(500));
     group.bench_function("prepared/all", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&prepared);
         b.iter(|| {
             let mut served = 0usize;
-            for (_, d) in prepared[i].all() {
+            for (_, d) in next().all() {
                 served += d.variation.map_or(0, str::len);
-            }
-            i += 1;
-            if i == prepared.len() {
-                i = 0;
             }
             served
         })
     });
     group.bench_function("prepare+all", |b| {
-        let mut i = 0;
+        let mut next = round_robin(&contexts);
         b.iter(|| {
-            let p = ruleset.prepare(&contexts[i]);
+            let p = ruleset.prepare(next());
             let mut served = 0usize;
             for (_, d) in p.all() {
                 served += d.variation.map_or(0, str::len);
-            }
-            i += 1;
-            if i == contexts.len() {
-                i = 0;
             }
             served
         })
