@@ -20,7 +20,6 @@ pub use tables::Ruleset;
 
 use crate::check::{self, Diagnostic, Limits, Source};
 use crate::syntax::ast::Span;
-use strings::NameIndex;
 
 /// Knobs of the compiler.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,11 +62,4 @@ pub fn compile_sources(
             message: format!("internal error: {e}"),
         }]
     })
-}
-
-impl Ruleset {
-    /// The interned context keys (targets, include and exclude lists).
-    pub fn keys(&self) -> &NameIndex {
-        &self.keys
-    }
 }

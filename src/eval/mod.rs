@@ -539,3 +539,54 @@ enum Value<'a> {
     Num(f64),
     Bool(bool),
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::Source;
+    use crate::compile::{compile_sources, CompileOptions};
+    use crate::context::Context;
+    use crate::detail::{ErrorCode, Reason};
+
+    const RULES: &str = r#"
+flag dark { default on }
+flag copy { variations { a: "Buy", b: "Order" } default b }
+flag limit { variations { low: 10, high: 99.5 } default high }
+flag config { variations { x: {"k": [1]}, y: {"k": []} } default x }
+"#;
+
+    #[test]
+    fn typed_accessors_serve_values_or_the_callers_default() {
+        let sources = [Source {
+            name: "t.flags".into(),
+            text: RULES.into(),
+        }];
+        let ruleset = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        let context = Context::with_key("u");
+        let p = ruleset.prepare(&context);
+        assert!(p.bool_value("dark", false));
+        assert_eq!(p.string_value("copy", "fallback"), "Order");
+        assert_eq!(p.number_value("limit", 0.0), 99.5);
+        assert_eq!(
+            p.json_value("config", &serde_json::json!(null)),
+            &serde_json::json!({"k": [1]})
+        );
+        // Unknown flag or wrong type: the caller's default.
+        assert!(p.bool_value("nope", true));
+        assert_eq!(p.string_value("limit", "fallback"), "fallback");
+        assert_eq!(p.number_value("copy", -1.0), -1.0);
+        assert!(!p.bool_value("copy", false));
+        // The detailed call says why.
+        let wrong = p.typed_detail("copy", serde_json::Value::is_boolean);
+        assert_eq!(
+            (wrong.reason, wrong.error, wrong.value),
+            (Reason::Error, Some(ErrorCode::TypeMismatch), None)
+        );
+        let right = p.typed_detail("copy", serde_json::Value::is_string);
+        assert_eq!(
+            (right.reason, right.variation),
+            (Reason::Default, Some("b"))
+        );
+        let missing = p.typed_detail("nope", serde_json::Value::is_string);
+        assert_eq!(missing.error, Some(ErrorCode::FlagNotFound));
+    }
+}
