@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use super::{served_variation, MAX_REFERENCE_DEPTH};
 use crate::check::program::{Cond, List, Needle, Ordered, Scalar, SegmentId, Test};
 use crate::check::Program;
-use crate::context::{Attr, Context, Element};
+use crate::context::{Attr, Context, Element, Elements};
 use crate::values::date::{self, Instant};
 use crate::values::semver::{self, VersionRef};
 
@@ -73,20 +73,17 @@ fn attr_satisfies(attr: &Attr, test: &Test) -> bool {
         Attr::Str(s) => value_satisfies(Value::Str(s), test),
         Attr::Num(n) => value_satisfies(Value::Num(*n), test),
         Attr::Bool(b) => value_satisfies(Value::Bool(*b), test),
-        Attr::List(elements) => {
-            let elements: Vec<Element<'_>> = elements.iter().collect();
-            array_satisfies(&elements, test)
-        }
+        Attr::List(elements) => array_satisfies(*elements, test),
         // Objects are present but match no operator.
         Attr::Object => false,
     }
 }
 
 /// An element as a value; elements that are not strings or numbers are none.
-fn element_value<'a>(element: &Element<'a>) -> Option<Value<'a>> {
+fn element_value(element: Element<'_>) -> Option<Value<'_>> {
     match element {
         Element::Str(s) => Some(Value::Str(s)),
-        Element::Num(n) => Some(Value::Num(*n)),
+        Element::Num(n) => Some(Value::Num(n)),
         Element::Other => None,
     }
 }
@@ -94,7 +91,7 @@ fn element_value<'a>(element: &Element<'a>) -> Option<Value<'a>> {
 /// An array attribute: most operators hold when any element does; `!=` and
 /// `not in` negate `==` and `in` over the whole array; `contains` looks for
 /// an equal element.
-fn array_satisfies(elements: &[Element], test: &Test) -> bool {
+fn array_satisfies(elements: Elements<'_>, test: &Test) -> bool {
     let mut values = elements.iter().filter_map(element_value);
     match test {
         Test::Ne(literal) => !values.any(|v| equals(literal, v) == Some(true)),
