@@ -15,6 +15,8 @@ pub mod detail;
 pub mod engine;
 pub mod eval;
 pub mod interp;
+#[cfg(feature = "net")]
+pub mod protocol;
 pub mod snapshot;
 pub mod syntax;
 pub mod values;
