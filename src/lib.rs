@@ -17,6 +17,8 @@ pub mod eval;
 pub mod interp;
 #[cfg(feature = "net")]
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod snapshot;
 pub mod syntax;
 pub mod values;

@@ -63,6 +63,45 @@ enum Command {
     },
     /// Evaluate flags for contexts; print one JSON line per context and flag.
     Eval(EvalArgs),
+    /// Run the origin: rule sources, versions, audit log, admin API, streaming.
+    #[cfg(feature = "server")]
+    Serve(ServeArgs),
+}
+
+/// `vexil serve` options; each also reads a `VEXIL_...` environment variable.
+#[cfg(feature = "server")]
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VEXIL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Directory of the durable state (rule sources, versions, audit log).
+    #[arg(long, env = "VEXIL_DATA")]
+    data: PathBuf,
+    /// Admin credential: TOKEN (named `admin` in the audit log) or NAME:TOKEN. Repeatable.
+    #[arg(
+        long = "admin-token",
+        env = "VEXIL_ADMIN_TOKEN",
+        value_delimiter = ',',
+        required = true
+    )]
+    admin_tokens: Vec<vexil::server::origin::AdminToken>,
+    /// An environment and one of its SDK keys: NAME=SDK_KEY. Repeatable.
+    #[arg(
+        long = "env",
+        env = "VEXIL_ENV",
+        value_delimiter = ',',
+        required = true
+    )]
+    envs: Vec<vexil::server::EnvKey>,
+    /// Seconds between keep-alive comments on streams (at most 15).
+    #[arg(long, env = "VEXIL_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=15))]
+    keepalive_secs: u64,
+    /// Largest accepted request body (a rule source), bytes.
+    #[arg(long, env = "VEXIL_MAX_BODY_BYTES", default_value_t = 8 << 20)]
+    max_body_bytes: usize,
+    #[command(flatten)]
+    caps: Caps,
 }
 
 #[derive(Args)]
@@ -154,6 +193,8 @@ fn main() -> ExitCode {
             caps.limits(),
         ),
         Command::Eval(args) => run_eval(&args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => run_serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,4 +355,45 @@ fn write_out(out: &mut impl Write, line: &str) -> Result<(), Failure> {
             Failure::input(format!("vexil: cannot write output: {e}"))
         }
     })
+}
+
+/// Runs an async server entry point on a multi-threaded runtime, with
+/// logs on stderr (`VEXIL_LOG` or `RUST_LOG` filter, default `info`).
+#[cfg(feature = "server")]
+fn run_server(
+    name: &str,
+    server: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), Failure> {
+    let filter = std::env::var("VEXIL_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::input(format!("vexil {name}: cannot start the runtime: {e}")))?;
+    runtime
+        .block_on(server)
+        .map_err(|e| Failure::input(format!("vexil {name}: {e}")))
+}
+
+#[cfg(feature = "server")]
+fn run_serve(args: ServeArgs) -> Result<(), Failure> {
+    use vexil::server::{http::StreamConfig, origin};
+    let config = origin::OriginConfig {
+        listen: args.listen,
+        data: args.data,
+        admin_tokens: args.admin_tokens,
+        envs: args.envs,
+        stream: StreamConfig {
+            keepalive: std::time::Duration::from_secs(args.keepalive_secs),
+            max_age: None,
+        },
+        max_body: args.max_body_bytes,
+        limits: args.caps.limits(),
+    };
+    run_server("serve", origin::serve(config))
 }

@@ -132,6 +132,37 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, the inverse of [`days_from_civil`]).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097; // [0, 146096]
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153; // March = 0
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Epoch milliseconds as RFC 3339 text in UTC with millisecond precision
+/// (`2026-12-01T07:34:13.000Z`), for logs and audit records.
+pub fn format_epoch_millis(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
 /// Whether `year` is a Gregorian leap year.
 pub fn is_leap_year(year: u32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -181,6 +212,29 @@ impl Cursor<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn formats_epoch_millis_as_rfc3339_and_back() {
+        use super::{format_epoch_millis, parse_rfc3339, Instant, NANOS_PER_MILLI};
+        assert_eq!(format_epoch_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_epoch_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(format_epoch_millis(-1), "1969-12-31T23:59:59.999Z");
+        for ms in [
+            1_796_110_453_123_i64,
+            4_102_444_800_000,
+            -86_400_000 * 365 * 300,
+        ] {
+            let text = format_epoch_millis(ms);
+            assert_eq!(
+                parse_rfc3339(&text),
+                Some(Instant(i128::from(ms) * NANOS_PER_MILLI)),
+                "{text}"
+            );
+        }
+    }
+
     use super::*;
 
     fn at(text: &str) -> i128 {
