@@ -98,10 +98,10 @@ impl Served {
         &self.envs
     }
 
-    /// The environment an `Authorization` header selects, or the response
-    /// to send instead: 401 for a missing or unknown key (revealing
-    /// nothing), 503 for a known key whose environment has no state yet.
-    fn authorize(&self, headers: &HeaderMap) -> Result<&Env, Response> {
+    /// The environment an `Authorization` header selects; `None` for a
+    /// missing or unknown key (answered 401, revealing nothing — a known
+    /// key whose environment has no state yet is answered 503 instead).
+    fn authorize(&self, headers: &HeaderMap) -> Option<&Env> {
         let key = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -145,9 +145,8 @@ pub fn router(served: Arc<Served>) -> Router {
 }
 
 async fn snapshot(State(served): State<Arc<Served>>, headers: HeaderMap) -> Response {
-    let env = match served.authorize(&headers) {
-        Ok(env) => env,
-        Err(r) => return r,
+    let Some(env) = served.authorize(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, "missing or invalid SDK key");
     };
     let Some(current) = env.hub.current() else {
         return not_loaded(&env.name);
@@ -203,9 +202,8 @@ impl Drop for ConnectionGauge {
 }
 
 async fn stream(State(served): State<Arc<Served>>, headers: HeaderMap) -> Response {
-    let env = match served.authorize(&headers) {
-        Ok(env) => env,
-        Err(r) => return r,
+    let Some(env) = served.authorize(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, "missing or invalid SDK key");
     };
     let last_event_id = headers
         .get("last-event-id")
