@@ -107,13 +107,7 @@ impl Served {
             .and_then(|v| v.to_str().ok())
             .map(protocol::sdk_key)
             .unwrap_or("");
-        match self.keys.get(key) {
-            Some(&at) => Ok(&self.envs[at]),
-            None => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "missing or invalid SDK key",
-            )),
-        }
+        self.keys.get(key).and_then(|&at| self.envs.get(at))
     }
 }
 
