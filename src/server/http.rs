@@ -72,6 +72,8 @@ impl Served {
         stream: StreamConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Served, String> {
+        // Install the recorder before anything is counted.
+        metrics_handle();
         let mut map = HashMap::new();
         for (env, key) in keys {
             let at = envs
