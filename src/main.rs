@@ -100,6 +100,9 @@ struct ServeArgs {
     /// Largest accepted request body (a rule source), bytes.
     #[arg(long, env = "VEXIL_MAX_BODY_BYTES", default_value_t = 8 << 20)]
     max_body_bytes: usize,
+    /// Events a stream may fall behind before it is dropped (it reconnects and resumes).
+    #[arg(long, env = "VEXIL_STREAM_BUFFER", default_value_t = vexil::server::hub::HubConfig::default().channel_capacity)]
+    stream_buffer: usize,
     #[command(flatten)]
     caps: Caps,
 }
@@ -394,6 +397,10 @@ fn run_serve(args: ServeArgs) -> Result<(), Failure> {
         },
         max_body: args.max_body_bytes,
         limits: args.caps.limits(),
+        hub: vexil::server::hub::HubConfig {
+            channel_capacity: args.stream_buffer.max(1),
+            ..Default::default()
+        },
     };
     run_server("serve", origin::serve(config))
 }

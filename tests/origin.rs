@@ -336,3 +336,54 @@ fn restart_and_kill_9_keep_every_acknowledged_version() {
     let n = publish(&o3.addr, "prod", V1);
     assert_eq!(n, served + 1, "versions continue by one");
 }
+
+/// A subscriber that never reads falls behind and is dropped; the others
+/// get every version, in order, and the origin stays responsive.
+#[test]
+fn a_client_that_never_reads_is_dropped_and_the_others_are_unaffected() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = platform::origin_with(dir.path(), &["--stream-buffer", "4"]);
+    let a = o.addr.as_str();
+    publish(a, "prod", V1);
+    // A 16 KB receive buffer: what it does not read stays on the server.
+    let mut slow = Stream::open_small(a, "sdk-prod", Some(1), 16 << 10);
+    let mut fast = Stream::open(a, "sdk-prod", Some(1));
+    // Each version changes a 300 KB variation value: 300 KB deltas, far
+    // more than the kernel's send buffer and the 4-event channel hold.
+    let versions = 40u64;
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while let Some(u) = fast.next_update(WAIT) {
+            seen.push(u.version());
+            if u.version() == versions + 1 {
+                break;
+            }
+        }
+        seen
+    });
+    let padding = "x".repeat(300 << 10);
+    for v in 0..versions {
+        let source =
+            format!("{V1}\nflag big {{ variations {{ a: \"{padding}{v}\", b: \"\" }} default a }}");
+        publish(a, "prod", &source);
+    }
+    let seen = reader.join().unwrap();
+    assert_eq!(seen, (2..=versions + 1).collect::<Vec<_>>());
+    // The slow one, reading at last, finds its stream ended early.
+    let mut got = 0;
+    while slow.next_event(Duration::from_secs(5)).is_some() {
+        got += 1;
+    }
+    assert!(
+        got < versions as usize,
+        "the slow client got all {got} events"
+    );
+    let metrics = request(a, "GET", "/metrics", &[], b"").text();
+    assert!(metrics.contains("vexil_stream_lagged_total"), "{metrics}");
+    // And it resumes where it stopped, by delta.
+    let mut again = Stream::open(a, "sdk-prod", Some(versions));
+    assert!(matches!(
+        again.next_update(WAIT),
+        Some(Update::Delta { .. })
+    ));
+}

@@ -119,12 +119,18 @@ impl Drop for Server {
 /// Starts an origin on port 0 with one admin token `adm`, a named token
 /// `alice:tok-alice`, and environment `prod` with SDK key `sdk-prod`.
 pub fn origin(data: &Path) -> Server {
-    Server::start(&[
+    origin_with(data, &[])
+}
+
+/// [`origin`] with extra arguments.
+pub fn origin_with(data: &Path, extra: &[&str]) -> Server {
+    let data = data.to_str().expect("utf-8 path");
+    let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
         "--data",
-        data.to_str().expect("utf-8 path"),
+        data,
         "--admin-token",
         "adm",
         "--admin-token",
@@ -135,7 +141,9 @@ pub fn origin(data: &Path) -> Server {
         "staging=sdk-staging",
         "--keepalive-secs",
         "1",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
 }
 
 /// An HTTP answer.
@@ -363,7 +371,23 @@ pub struct Stream {
 impl Stream {
     /// Opens `GET /v1/stream` with `key` and an optional `Last-Event-ID`.
     pub fn open(addr: &str, key: &str, last_event_id: Option<u64>) -> Stream {
-        let mut stream = connect(addr);
+        Stream::open_on(connect(addr), key, last_event_id)
+    }
+
+    /// [`Stream::open`] on a socket whose receive buffer is `rcvbuf` bytes
+    /// (fixed, so the kernel cannot absorb what a client never reads).
+    pub fn open_small(addr: &str, key: &str, last_event_id: Option<u64>, rcvbuf: usize) -> Stream {
+        let target: std::net::SocketAddr = addr.parse().expect("an address");
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        socket.connect(&target.into()).expect("connects");
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        Stream::open_on(stream, key, last_event_id)
+    }
+
+    fn open_on(mut stream: TcpStream, key: &str, last_event_id: Option<u64>) -> Stream {
         let id = last_event_id.map(|v| v.to_string());
         let mut headers = vec![("Authorization", key), ("Accept", "text/event-stream")];
         if let Some(id) = &id {

@@ -95,6 +95,8 @@ pub struct OriginConfig {
     pub max_body: usize,
     /// Complexity caps for published sources.
     pub limits: Limits,
+    /// Sizing of each environment's hub (subscriber lag, delta window).
+    pub hub: HubConfig,
 }
 
 /// The live state of one environment.
@@ -218,7 +220,7 @@ impl Origin {
         let db = Db::open(&config.data)?;
         let mut envs = HashMap::new();
         for name in super::env_names(&config.envs) {
-            let hub = Arc::new(Hub::new(HubConfig::default()));
+            let hub = Arc::new(Hub::new(config.hub));
             let live = match db.latest(&name)? {
                 Some(stored) => {
                     let snap = snapshot::from_bytes(&stored.snapshot).map_err(|e| {
@@ -229,7 +231,7 @@ impl Origin {
                     })?;
                     let snap = Arc::new(snap);
                     hub.publish_full(snap.clone(), Bytes::from(stored.snapshot));
-                    let patches = db.recent_patches(&name, HubConfig::default().window)?;
+                    let patches = db.recent_patches(&name, config.hub.window)?;
                     hub.remember(&patches);
                     Live {
                         source: stored.source,
