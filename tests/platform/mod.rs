@@ -212,9 +212,12 @@ fn write_request(
     stream.write_all(body)
 }
 
+/// A status, the headers, and the body bytes read with them.
+type Head = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// Reads the status line and headers; returns them and any body bytes
 /// already read. `None` if the connection fails first.
-fn read_head(stream: &mut TcpStream) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+fn read_head(stream: &mut TcpStream) -> Option<Head> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     let end = loop {
