@@ -15,4 +15,5 @@ pub mod eval;
 pub mod interp;
 pub mod snapshot;
 pub mod syntax;
+pub mod tools;
 pub mod values;

@@ -14,6 +14,7 @@ use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, Ruleset};
 use vexil::context::Context;
 use vexil::snapshot::{self, SnapshotMeta};
+use vexil::tools::explain;
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +64,27 @@ enum Command {
     },
     /// Evaluate flags for contexts; print one JSON line per context and flag.
     Eval(EvalArgs),
+    /// Explain why a flag serves what it serves to one context, step by step.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// Rule files (repeatable; several per flag allowed): the full trace.
+    #[arg(long = "rules", num_args = 1.., action = clap::ArgAction::Append, required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    rules: Vec<PathBuf>,
+    /// A compiled snapshot: the trace from its tables (no failing atoms).
+    #[arg(long = "snapshot")]
+    snapshot: Option<PathBuf>,
+    /// The flag to explain.
+    #[arg(long = "flag")]
+    flag: String,
+    /// The context, as a JSON object.
+    #[arg(long = "context")]
+    context: String,
+    /// Print the explanation as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -154,6 +176,7 @@ fn main() -> ExitCode {
             caps.limits(),
         ),
         Command::Eval(args) => run_eval(&args),
+        Command::Explain(args) => run_explain(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,16 +214,19 @@ fn build(files: &[PathBuf], limits: Limits) -> Result<(Vec<Source>, Ruleset), Fa
     let options = compile::CompileOptions { limits };
     match compile::compile_sources(&sources, &options) {
         Ok(ruleset) => Ok((sources, ruleset)),
-        Err(diagnostics) => {
-            let mut message = check::render(&diagnostics, &sources);
-            let n = diagnostics.len();
-            message.push_str(&format!(
-                "vexil: {n} error{} found\n",
-                if n == 1 { "" } else { "s" }
-            ));
-            Err(Failure::input(message))
-        }
+        Err(diagnostics) => Err(diagnostics_failure(&diagnostics, &sources)),
     }
+}
+
+/// Rendered diagnostics and their count, as a failure.
+fn diagnostics_failure(diagnostics: &[check::Diagnostic], sources: &[Source]) -> Failure {
+    let mut message = check::render(diagnostics, sources);
+    let n = diagnostics.len();
+    message.push_str(&format!(
+        "vexil: {n} error{} found\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    Failure::input(message)
 }
 
 fn run_check(files: &[PathBuf], limits: Limits) -> Result<(), Failure> {
@@ -234,6 +260,42 @@ fn run_compile(
         ruleset.flag_count()
     );
     Ok(())
+}
+
+fn open_snapshot(path: &Path) -> Result<snapshot::Snapshot, Failure> {
+    snapshot::open(path).map_err(|e| match e {
+        // I/O errors already name the file.
+        snapshot::SnapshotError::Io { .. } => Failure::input(format!("vexil: {e}")),
+        e => Failure::input(format!("vexil: {}: {e}", path.display())),
+    })
+}
+
+fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
+    let context = Context::from_json_str(&args.context)
+        .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
+    let explanation = match &args.snapshot {
+        Some(path) => {
+            explain::explain_compiled(open_snapshot(path)?.ruleset(), &args.flag, &context)
+        }
+        None => {
+            let sources = read_sources(&args.rules)?;
+            let program = check::check(&sources, &Limits::default())
+                .map_err(|diagnostics| diagnostics_failure(&diagnostics, &sources))?;
+            explain::explain(&program, &args.flag, &context)
+        }
+    };
+    let text = if args.json {
+        let mut line = serde_json::to_string(&explanation)
+            .map_err(|e| Failure::input(format!("vexil: cannot encode the explanation: {e}")))?;
+        line.push('\n');
+        line
+    } else {
+        explanation.to_text()
+    };
+    let mut out = io::stdout().lock();
+    write_out(&mut out, &text)?;
+    out.flush()
+        .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
 }
 
 fn load_contexts(args: &EvalArgs) -> Result<Vec<Context>, Failure> {
