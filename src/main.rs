@@ -14,7 +14,7 @@ use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, Ruleset};
 use vexil::context::Context;
 use vexil::snapshot::{self, SnapshotMeta};
-use vexil::tools::explain;
+use vexil::tools::{explain, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +66,14 @@ enum Command {
     Eval(EvalArgs),
     /// Explain why a flag serves what it serves to one context, step by step.
     Explain(ExplainArgs),
+    /// Show what a snapshot file holds: header, counts, flags and variations.
+    Inspect {
+        /// The snapshot file.
+        snapshot: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -177,6 +185,7 @@ fn main() -> ExitCode {
         ),
         Command::Eval(args) => run_eval(&args),
         Command::Explain(args) => run_explain(&args),
+        Command::Inspect { snapshot, json } => run_inspect(&snapshot, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -291,6 +300,26 @@ fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
         line
     } else {
         explanation.to_text()
+    };
+    let mut out = io::stdout().lock();
+    write_out(&mut out, &text)?;
+    out.flush()
+        .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
+}
+
+fn run_inspect(path: &Path, json: bool) -> Result<(), Failure> {
+    let bytes = fs::read(path)
+        .map_err(|e| Failure::input(format!("vexil: cannot read {}: {e}", path.display())))?;
+    let loaded = snapshot::from_bytes(&bytes)
+        .map_err(|e| Failure::input(format!("vexil: {}: {e}", path.display())))?;
+    let inspection = inspect::inspect(&loaded, &bytes);
+    let text = if json {
+        let mut line = serde_json::to_string(&inspection)
+            .map_err(|e| Failure::input(format!("vexil: cannot encode the summary: {e}")))?;
+        line.push('\n');
+        line
+    } else {
+        inspection.to_text()
     };
     let mut out = io::stdout().lock();
     write_out(&mut out, &text)?;

@@ -442,7 +442,7 @@ impl RuleStep {
             (None, false) if self.split.as_ref().is_some_and(|s| s.bucket.is_none()) => {
                 "does not match (its split cannot bucket the context)".into()
             }
-            (None, false) => "condition does not hold".into(),
+            (None, false) => "does not match".into(),
         };
         let _ = writeln!(out, "  4. rule {label}: {verdict}");
         for atom in &self.atoms {
