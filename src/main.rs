@@ -14,7 +14,7 @@ use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, Ruleset};
 use vexil::context::Context;
 use vexil::snapshot::{self, SnapshotMeta};
-use vexil::tools::{explain, inspect};
+use vexil::tools::{explain, fmt, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +66,15 @@ enum Command {
     Eval(EvalArgs),
     /// Explain why a flag serves what it serves to one context, step by step.
     Explain(ExplainArgs),
+    /// Rewrite rule files in the canonical layout (comments kept).
+    Fmt {
+        /// The `.flags` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Show what a snapshot file holds: header, counts, flags and variations.
     Inspect {
         /// The snapshot file.
@@ -186,6 +195,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(&args),
         Command::Explain(args) => run_explain(&args),
         Command::Inspect { snapshot, json } => run_inspect(&snapshot, json),
+        Command::Fmt { files, check } => run_fmt(&files, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -305,6 +315,46 @@ fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
     write_out(&mut out, &text)?;
     out.flush()
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
+}
+
+fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<(), Failure> {
+    let sources = read_sources(files)?;
+    let mut errors = Vec::new();
+    let mut changed = Vec::new();
+    for (index, (source, path)) in sources.iter().zip(files).enumerate() {
+        match fmt::format(&source.text) {
+            Ok(text) if text == source.text => {}
+            Ok(text) => {
+                if !check_only {
+                    fmt::write_atomically(path, &text).map_err(|e| {
+                        Failure::input(format!("vexil: cannot write {}: {e}", path.display()))
+                    })?;
+                }
+                changed.push(source.name.clone());
+            }
+            Err(syntax) => errors.extend(
+                syntax
+                    .into_iter()
+                    .map(|e| check::Diagnostic::new(index, e.span, e.message)),
+            ),
+        }
+    }
+    let mut out = io::stdout().lock();
+    for name in &changed {
+        write_out(&mut out, &format!("{name}\n"))?;
+    }
+    let _ = out.flush();
+    if !errors.is_empty() {
+        return Err(diagnostics_failure(&errors, &sources));
+    }
+    if check_only && !changed.is_empty() {
+        return Err(Failure::input(format!(
+            "vexil: {} file{} would be reformatted",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 fn run_inspect(path: &Path, json: bool) -> Result<(), Failure> {

@@ -56,10 +56,10 @@ pub fn compile_sources(
 ) -> Result<Ruleset, Vec<Diagnostic>> {
     let program = check::check(sources, &options.limits)?;
     compile(&program).map_err(|e| {
-        vec![Diagnostic {
-            file: 0,
-            span: Span::default(),
-            message: format!("internal error: {e}"),
-        }]
+        vec![Diagnostic::new(
+            0,
+            Span::default(),
+            format!("internal error: {e}"),
+        )]
     })
 }
