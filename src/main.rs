@@ -14,7 +14,7 @@ use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, Ruleset};
 use vexil::context::Context;
 use vexil::snapshot::{self, SnapshotMeta};
-use vexil::tools::{explain, fmt, inspect};
+use vexil::tools::{explain, fmt, inspect, lint};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,9 @@ enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         caps: Caps,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Compile rule files into a snapshot file (written atomically).
     Compile {
@@ -61,11 +64,28 @@ enum Command {
         environment: String,
         #[command(flatten)]
         caps: Caps,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Evaluate flags for contexts; print one JSON line per context and flag.
     Eval(EvalArgs),
     /// Explain why a flag serves what it serves to one context, step by step.
     Explain(ExplainArgs),
+    /// Warn about rules, rollouts, segments and conditions that can never matter.
+    Lint {
+        /// The `.flags` files (one shared namespace).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Exit 1 when there is any warning.
+        #[arg(long)]
+        deny: bool,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        caps: Caps,
+    },
     /// Rewrite rule files in the canonical layout (comments kept).
     Fmt {
         /// The `.flags` files.
@@ -127,6 +147,15 @@ struct EvalArgs {
     contexts: Option<PathBuf>,
 }
 
+/// How diagnostics are printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// `FILE:LINE:COL: error: MESSAGE`, the line and a caret (stderr).
+    Text,
+    /// One JSON object per diagnostic and line (stdout).
+    Json,
+}
+
 /// Overrides of the complexity caps.
 #[derive(Args, Clone, Copy)]
 struct Caps {
@@ -178,24 +207,36 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { files, caps } => run_check(&files, caps.limits()),
+        Command::Check {
+            files,
+            caps,
+            format,
+        } => run_check(&files, caps.limits(), format),
         Command::Compile {
             files,
             output,
             snapshot_version,
             environment,
             caps,
+            format,
         } => run_compile(
             &files,
             &output,
             snapshot_version,
             environment,
             caps.limits(),
+            format,
         ),
         Command::Eval(args) => run_eval(&args),
         Command::Explain(args) => run_explain(&args),
         Command::Inspect { snapshot, json } => run_inspect(&snapshot, json),
         Command::Fmt { files, check } => run_fmt(&files, check),
+        Command::Lint {
+            files,
+            deny,
+            format,
+            caps,
+        } => run_lint(&files, deny, format, caps.limits()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,12 +269,30 @@ fn read_sources(files: &[PathBuf]) -> Result<Vec<Source>, Failure> {
 }
 
 /// Reads, checks and compiles; diagnostics become the failure message.
-fn build(files: &[PathBuf], limits: Limits) -> Result<(Vec<Source>, Ruleset), Failure> {
+fn build(
+    files: &[PathBuf],
+    limits: Limits,
+    format: Format,
+) -> Result<(Vec<Source>, Ruleset), Failure> {
     let sources = read_sources(files)?;
     let options = compile::CompileOptions { limits };
     match compile::compile_sources(&sources, &options) {
         Ok(ruleset) => Ok((sources, ruleset)),
-        Err(diagnostics) => Err(diagnostics_failure(&diagnostics, &sources)),
+        Err(diagnostics) => Err(match format {
+            Format::Text => diagnostics_failure(&diagnostics, &sources),
+            Format::Json => json_failure(&diagnostics, &sources),
+        }),
+    }
+}
+
+/// Diagnostics as JSON Lines on stdout; the failure itself prints nothing.
+fn json_failure(diagnostics: &[check::Diagnostic], sources: &[Source]) -> Failure {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(check::render_json(diagnostics, sources).as_bytes());
+    let _ = out.flush();
+    Failure {
+        message: String::new(),
+        status: 1,
     }
 }
 
@@ -248,8 +307,8 @@ fn diagnostics_failure(diagnostics: &[check::Diagnostic], sources: &[Source]) ->
     Failure::input(message)
 }
 
-fn run_check(files: &[PathBuf], limits: Limits) -> Result<(), Failure> {
-    let (sources, ruleset) = build(files, limits)?;
+fn run_check(files: &[PathBuf], limits: Limits, format: Format) -> Result<(), Failure> {
+    let (sources, ruleset) = build(files, limits, format)?;
     eprintln!(
         "vexil: {} file{} ok: {} flags",
         sources.len(),
@@ -265,8 +324,9 @@ fn run_compile(
     version: u64,
     environment: String,
     limits: Limits,
+    format: Format,
 ) -> Result<(), Failure> {
-    let (_, ruleset) = build(files, limits)?;
+    let (_, ruleset) = build(files, limits, format)?;
     let meta = SnapshotMeta {
         version,
         environment,
@@ -315,6 +375,44 @@ fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
     write_out(&mut out, &text)?;
     out.flush()
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
+}
+
+fn run_lint(files: &[PathBuf], deny: bool, format: Format, limits: Limits) -> Result<(), Failure> {
+    let sources = read_sources(files)?;
+    let warnings = match lint::lint(&sources, &limits) {
+        Ok(warnings) => warnings,
+        Err(errors) => {
+            return Err(match format {
+                Format::Text => diagnostics_failure(&errors, &sources),
+                Format::Json => json_failure(&errors, &sources),
+            })
+        }
+    };
+    match format {
+        Format::Json => {
+            let mut out = io::stdout().lock();
+            write_out(&mut out, &check::render_json(&warnings, &sources))?;
+            let _ = out.flush();
+        }
+        Format::Text => {
+            let mut text = check::render(&warnings, &sources);
+            let n = warnings.len();
+            if n > 0 {
+                text.push_str(&format!(
+                    "vexil: {n} warning{}\n",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+    if deny && !warnings.is_empty() {
+        return Err(Failure {
+            message: String::new(),
+            status: 1,
+        });
+    }
+    Ok(())
 }
 
 fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<(), Failure> {
@@ -416,7 +514,7 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
                 })?
                 .ruleset
         }
-        None => build(&args.rules, Limits::default())?.1,
+        None => build(&args.rules, Limits::default(), Format::Text)?.1,
     };
     let contexts = load_contexts(args)?;
     let stdout = io::stdout().lock();

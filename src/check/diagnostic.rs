@@ -256,7 +256,8 @@ mod tests {
         assert_eq!(lines[0], "a.flags:2:6: warning: boom");
         assert_eq!(lines[3], "   = note: first defined here at a.flags:1:6");
         let json: serde_json::Value =
-            serde_json::from_str(render_json(&[d.clone()], &s).trim()).expect("one JSON line");
+            serde_json::from_str(render_json(std::slice::from_ref(&d), &s).trim())
+                .expect("one JSON line");
         assert_eq!(json["line"], 2);
         assert_eq!(json["col"], 6);
         assert_eq!(json["end_col"], 7);
