@@ -80,7 +80,7 @@ fn reader(
         let start = Instant::now();
         for _ in 0..BATCH {
             let snapshot = store.load();
-            let prepared = snapshot.ruleset.prepare(&contexts[i]);
+            let prepared = snapshot.ruleset().prepare(&contexts[i]);
             let detail = prepared.detail(data::TYPICAL_KEY);
             checksum = checksum.wrapping_add(detail.variation.map_or(0, str::len));
             i += 1;
@@ -138,13 +138,11 @@ fn writer(
         let t = Instant::now();
         let decoded = from_bytes(bytes).expect("snapshot bytes are valid");
         decode.saturating_record(t.elapsed().as_nanos() as u64);
-        let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                version: next_version.fetch_add(1, Ordering::Relaxed),
-                environment: decoded.meta.environment.clone(),
-            },
-            ruleset: decoded.ruleset,
+        let meta = SnapshotMeta {
+            version: next_version.fetch_add(1, Ordering::Relaxed),
+            environment: decoded.environment().to_string(),
         };
+        let snapshot = Snapshot::new(decoded.into_ruleset(), meta);
         let t = Instant::now();
         store.swap(snapshot).expect("versions increase");
         swap_time.saturating_record(t.elapsed().as_nanos() as u64);

@@ -5,14 +5,18 @@
 //! with [`interp`], the reference interpreter, beside `eval`. [`context`] and
 //! [`detail`] are the input and output of every evaluation; [`values`] holds
 //! the semantics both evaluators share (versions, instants, buckets).
+//! [`engine`] is what a user holds: the serving snapshot and owned answers.
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod compile;
 pub mod context;
 pub mod detail;
+pub mod engine;
 pub mod eval;
 pub mod interp;
+#[cfg(feature = "net")]
+pub mod protocol;
 pub mod snapshot;
 pub mod syntax;
 pub mod tools;

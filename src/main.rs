@@ -512,7 +512,7 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
                     snapshot::SnapshotError::Io { .. } => Failure::input(format!("vexil: {e}")),
                     e => Failure::input(format!("vexil: {}: {e}", path.display())),
                 })?
-                .ruleset
+                .into_ruleset()
         }
         None => build(&args.rules, Limits::default(), Format::Text)?.1,
     };

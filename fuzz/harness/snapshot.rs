@@ -31,7 +31,7 @@ static CONTEXTS: LazyLock<Vec<Context>> = LazyLock::new(|| {
 /// each fixed context.
 pub fn load(data: &[u8]) -> Result<snapshot::Snapshot, snapshot::SnapshotError> {
     let snap = snapshot::from_bytes(data)?;
-    let ruleset = &snap.ruleset;
+    let ruleset = snap.ruleset();
     for context in CONTEXTS.iter() {
         let prepared = ruleset.prepare(context);
         for (key, detail) in prepared.all() {

@@ -326,8 +326,8 @@ pub(crate) fn assert_same(a: &Ruleset, b: &Ruleset) {
 
 /// Offset of the body in snapshot bytes.
 pub(crate) fn body_offset(bytes: &[u8]) -> usize {
-    let env_len = u32::from_le_bytes(bytes[20..24].try_into().unwrap()) as usize;
-    24 + env_len + 16
+    let env_len = u32::from_le_bytes(bytes[28..32].try_into().unwrap()) as usize;
+    32 + env_len + 8
 }
 
 /// Edits the body with `f`, then rewrites the body length and checksum so
@@ -338,8 +338,15 @@ pub(crate) fn doctor(bytes: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     f(&mut body);
     let mut out = bytes[..at].to_vec();
     let n = out.len();
-    out[n - 16..n - 8].copy_from_slice(&(body.len() as u64).to_le_bytes());
-    out[n - 8..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
+    out[n - 8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
     out.extend_from_slice(&body);
+    reseal(&mut out);
     out
+}
+
+/// Rewrites the checksum of (edited) snapshot bytes so that the edit meets
+/// the structural checks instead of the checksum.
+pub(crate) fn reseal(bytes: &mut [u8]) {
+    let checksum = xxhash_rust::xxh3::xxh3_64(&bytes[super::format::CHECKSUM_END..]);
+    bytes[12..20].copy_from_slice(&checksum.to_le_bytes());
 }

@@ -18,7 +18,7 @@ use crate::values::semver::Version;
 pub const MAGIC: &[u8; 8] = b"VEXILSNP";
 
 /// The snapshot format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The regex crate's `size_limit` used when recompiling a snapshot's regexes:
 /// twice the compiler's 64 KiB cap, so a regex the compiler accepted always
@@ -136,18 +136,34 @@ impl Out {
     }
 }
 
-/// Writes the header and appends the body.
+/// Bytes before the checksummed region: magic, format version, checksum.
+pub(crate) const CHECKSUM_END: usize = 20;
+
+/// Writes the header and appends the body. The checksum (at bytes 12..20)
+/// covers every byte after itself: snapshot version, environment, body
+/// length and body.
 pub(crate) fn write_frame(meta: &SnapshotMeta, body: &[u8]) -> Vec<u8> {
     let mut out = Out(Vec::with_capacity(40 + meta.environment.len() + body.len()));
     out.0.extend_from_slice(MAGIC);
     out.u32(FORMAT_VERSION);
+    out.u64(0); // the checksum, filled in below
     out.u64(meta.version);
     out.u32(meta.environment.len() as u32);
     out.0.extend_from_slice(meta.environment.as_bytes());
     out.len(body.len());
-    out.u64(xxh3_64(body));
     out.0.extend_from_slice(body);
+    let checksum = xxh3_64(&out.0[CHECKSUM_END..]);
+    out.0[12..CHECKSUM_END].copy_from_slice(&checksum.to_le_bytes());
     out.0
+}
+
+/// The checksum field of an encoding `write_frame` produced.
+pub(crate) fn header_checksum(bytes: &[u8]) -> u64 {
+    let mut field = [0u8; 8];
+    if let Some(b) = bytes.get(12..CHECKSUM_END) {
+        field.copy_from_slice(b);
+    }
+    u64::from_le_bytes(field)
 }
 
 /// Writes all sections of the body.
@@ -548,6 +564,17 @@ pub(crate) fn read_frame(bytes: &[u8]) -> Result<Frame<'_>, SnapshotError> {
             supported: FORMAT_VERSION,
         });
     }
+    let checksum = r.u64()?;
+    // Checked before any field it covers is interpreted: a damaged version
+    // or environment name is a checksum mismatch, not another snapshot.
+    let covered = bytes.get(CHECKSUM_END..).unwrap_or(&[]);
+    let actual = xxh3_64(covered);
+    if actual != checksum {
+        return Err(SnapshotError::ChecksumMismatch {
+            expected: checksum,
+            actual,
+        });
+    }
     let version = r.u64()?;
     let env_len = r.u32()?;
     let env = r.take(env_len as u64)?;
@@ -555,7 +582,6 @@ pub(crate) fn read_frame(bytes: &[u8]) -> Result<Frame<'_>, SnapshotError> {
         .map_err(|e| SnapshotError::corrupt("header", format!("environment name: {e}")))?
         .to_string();
     let body_len = r.u64()?;
-    let checksum = r.u64()?;
     let mut body_reader = Reader::new(bytes.get(r.position()..).unwrap_or(&[]), "body");
     let body = body_reader.take(body_len)?;
     if body_reader.remaining() != 0 {
@@ -566,13 +592,6 @@ pub(crate) fn read_frame(bytes: &[u8]) -> Result<Frame<'_>, SnapshotError> {
                 body_reader.remaining()
             ),
         ));
-    }
-    let actual = xxh3_64(body);
-    if actual != checksum {
-        return Err(SnapshotError::ChecksumMismatch {
-            expected: checksum,
-            actual,
-        });
     }
     Ok(Frame {
         meta: SnapshotMeta {

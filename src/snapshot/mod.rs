@@ -66,16 +66,31 @@ pub struct SnapshotMeta {
     pub environment: String,
 }
 
-/// A validated snapshot: its metadata and its decision tables.
+/// A validated snapshot: its metadata, its decision tables and the checksum
+/// of its encoding.
+///
+/// Immutable once built: the checksum always describes exactly these tables
+/// and this metadata, so a patch can name its base without re-encoding it.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Version and environment.
-    pub meta: SnapshotMeta,
-    /// The decision tables, fully validated.
-    pub ruleset: Ruleset,
+    meta: SnapshotMeta,
+    ruleset: Ruleset,
+    checksum: u64,
 }
 
 impl Snapshot {
+    /// A snapshot of `ruleset` with `meta`. Encodes it once to learn its
+    /// checksum; snapshots read with [`from_bytes`] get theirs for free.
+    pub fn new(ruleset: Ruleset, meta: SnapshotMeta) -> Snapshot {
+        let bytes = to_bytes(&ruleset, &meta);
+        let checksum = format::header_checksum(&bytes);
+        Snapshot {
+            meta,
+            ruleset,
+            checksum,
+        }
+    }
+
     /// The snapshot version.
     pub fn version(&self) -> u64 {
         self.meta.version
@@ -86,9 +101,38 @@ impl Snapshot {
         &self.meta.environment
     }
 
+    /// Version and environment.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
     /// The decision tables.
     pub fn ruleset(&self) -> &Ruleset {
         &self.ruleset
+    }
+
+    /// The decision tables, owned.
+    pub fn into_ruleset(self) -> Ruleset {
+        self.ruleset
+    }
+
+    /// The xxh3-64 checksum recorded in the header: it covers every byte of
+    /// the encoding after itself (version, environment and body).
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+
+    /// Names this snapshot as the base of a patch.
+    pub fn base_ref(&self) -> BaseRef {
+        BaseRef {
+            version: self.meta.version,
+            checksum: self.checksum,
+        }
+    }
+
+    /// The snapshot's encoding (deterministic: what [`to_bytes`] writes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_bytes(&self.ruleset, &self.meta)
     }
 }
 
@@ -97,7 +141,7 @@ impl Snapshot {
 pub struct BaseRef {
     /// Snapshot version.
     pub version: u64,
-    /// xxh3-64 checksum of the snapshot body.
+    /// The snapshot's header checksum ([`Snapshot::checksum`]).
     pub checksum: u64,
 }
 
@@ -105,7 +149,7 @@ impl fmt::Display for BaseRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "version {} (body checksum {:#018x})",
+            "version {} (checksum {:#018x})",
             self.version, self.checksum
         )
     }
@@ -155,7 +199,7 @@ pub enum SnapshotError {
         /// Bytes available.
         available: u64,
     },
-    /// The body does not hash to the checksum in the header.
+    /// The bytes after the checksum do not hash to it.
     #[error(
         "checksum mismatch: header says {expected:#018x}, content hashes to {actual:#018x}; \
          the data was damaged or partially written, fetch it again"
@@ -239,6 +283,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     Ok(Snapshot {
         meta: frame.meta,
         ruleset,
+        checksum: frame.checksum,
     })
 }
 

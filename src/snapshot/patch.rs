@@ -6,7 +6,7 @@
 //! removed, the context keys appended to the key table, and the new order of
 //! flags or segments when it moved. The receiver unlinks its current
 //! snapshot into units, swaps the patched ones in, links again and checks the
-//! result against the new body checksum the patch names, so a patch either
+//! result against the new snapshot's checksum the patch names, so a patch either
 //! reproduces the sender's snapshot N byte for byte or is refused.
 //!
 //! Key ids stay stable across versions when the origin compiles with
@@ -35,21 +35,21 @@ use crate::compile::Ruleset;
 pub const PATCH_MAGIC: &[u8; 8] = b"VEXILPAT";
 
 /// The patch format version this build writes and reads.
-pub const PATCH_FORMAT_VERSION: u32 = 2;
+pub const PATCH_FORMAT_VERSION: u32 = 3;
 
 /// What a patch says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Payload {
     /// The snapshot it applies to.
     base_version: u64,
-    /// xxh3-64 of that snapshot's body.
+    /// That snapshot's header checksum.
     base_checksum: u64,
     /// The new snapshot's version.
     version: u64,
     /// The new snapshot's environment.
     environment: String,
-    /// xxh3-64 of the new snapshot's body.
-    body_checksum: u64,
+    /// The new snapshot's header checksum.
+    checksum: u64,
     /// How the key table changes.
     keys: KeyChange,
     /// Flag changes.
@@ -167,9 +167,8 @@ fn key_names(index: &NameIndex) -> Vec<&str> {
     (0..index.len() as u32).map(|i| index.name(i)).collect()
 }
 
-fn body_checksum(ruleset: &Ruleset, meta: &SnapshotMeta) -> Result<u64, SnapshotError> {
-    let bytes = to_bytes(ruleset, meta);
-    Ok(super::format::read_frame(&bytes)?.checksum)
+fn checksum_of(ruleset: &Ruleset, meta: &SnapshotMeta) -> u64 {
+    super::format::header_checksum(&to_bytes(ruleset, meta))
 }
 
 fn unlinked(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), SnapshotError> {
@@ -182,10 +181,10 @@ fn unlinked(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), Snap
 /// lays it out (always, for snapshots vexil wrote); otherwise it yields the
 /// same flags in the compiler's layout.
 pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
-    let (base_flags, base_segments) = unlinked(&base.ruleset)?;
-    let (new_flags, new_segments) = unlinked(&new.ruleset)?;
-    let base_keys = key_names(&base.ruleset.keys);
-    let new_keys = key_names(&new.ruleset.keys);
+    let (base_flags, base_segments) = unlinked(base.ruleset())?;
+    let (new_flags, new_segments) = unlinked(new.ruleset())?;
+    let base_keys = key_names(&base.ruleset().keys);
+    let new_keys = key_names(&new.ruleset().keys);
     let keys = if new_keys.starts_with(&base_keys) {
         KeyChange::Append(
             new_keys[base_keys.len()..]
@@ -197,14 +196,14 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         KeyChange::Replace(new_keys.iter().map(|k| k.to_string()).collect())
     };
     // The checksum of what the receiver will link, which is `new` in the compiler's layout.
-    let relinked = link(&new_flags, &new_segments, new.ruleset.keys.clone())
+    let relinked = link(&new_flags, &new_segments, new.ruleset().keys.clone())
         .map_err(|e| SnapshotError::corrupt("units", e.to_string()))?;
     let payload = Payload {
-        base_version: base.meta.version,
-        base_checksum: body_checksum(&base.ruleset, &base.meta)?,
-        version: new.meta.version,
-        environment: new.meta.environment.clone(),
-        body_checksum: body_checksum(&relinked, &new.meta)?,
+        base_version: base.version(),
+        base_checksum: base.checksum(),
+        version: new.version(),
+        environment: new.environment().to_string(),
+        checksum: checksum_of(&relinked, new.meta()),
         keys,
         flags: diff(&base_flags, &new_flags),
         segments: diff(&base_segments, &new_segments),
@@ -265,10 +264,7 @@ fn read_payload(patch: &[u8]) -> Result<Payload, SnapshotError> {
 /// not hash to the checksum the patch names.
 pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, SnapshotError> {
     let payload = read_payload(patch)?;
-    let found = BaseRef {
-        version: base.meta.version,
-        checksum: body_checksum(&base.ruleset, &base.meta)?,
-    };
+    let found = base.base_ref();
     let expected = BaseRef {
         version: payload.base_version,
         checksum: payload.base_checksum,
@@ -276,13 +272,14 @@ pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, Snapsho
     if found != expected {
         return Err(SnapshotError::PatchBase { expected, found });
     }
-    let (flags, segments) = unlinked(&base.ruleset)?;
+    let base_rs = base.ruleset();
+    let (flags, segments) = unlinked(base_rs)?;
     let flags = apply_changes(flags, &payload.flags)?;
     let segments = apply_changes(segments, &payload.segments)?;
     let keys = match &payload.keys {
-        KeyChange::Append(new) if new.is_empty() => base.ruleset.keys.clone(),
+        KeyChange::Append(new) if new.is_empty() => base_rs.keys.clone(),
         KeyChange::Append(new) => NameIndex::build(
-            key_names(&base.ruleset.keys)
+            key_names(&base_rs.keys)
                 .into_iter()
                 .chain(new.iter().map(String::as_str)),
         ),
@@ -296,11 +293,10 @@ pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, Snapsho
     };
     let bytes = to_bytes(&ruleset, &meta);
     let snapshot = from_bytes(&bytes)?;
-    let actual = super::format::read_frame(&bytes)?.checksum;
-    if actual != payload.body_checksum {
+    if snapshot.checksum() != payload.checksum {
         return Err(SnapshotError::ChecksumMismatch {
-            expected: payload.body_checksum,
-            actual,
+            expected: payload.checksum,
+            actual: snapshot.checksum(),
         });
     }
     Ok(snapshot)
@@ -312,5 +308,5 @@ pub fn apply_patch(base_bytes: &[u8], patch: &[u8]) -> Result<Vec<u8>, SnapshotE
     read_payload(patch)?;
     let base = from_bytes(base_bytes)?;
     let new = apply_patch_to(&base, patch)?;
-    Ok(to_bytes(&new.ruleset, &new.meta))
+    Ok(new.to_bytes())
 }

@@ -47,7 +47,7 @@ impl Store {
 
     /// The version serving.
     pub fn version(&self) -> u64 {
-        self.current.load().meta.version
+        self.current.load().version()
     }
 
     /// Validates `bytes` and swaps them in; returns the new version. On any
@@ -62,8 +62,17 @@ impl Store {
     /// current one; returns the new version, or [`SnapshotError::Stale`].
     pub fn swap(&self, snapshot: Snapshot) -> Result<u64, SnapshotError> {
         let mut retired = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.current.load().meta.version;
-        let offered = snapshot.meta.version;
+        self.swap_locked(&mut retired, snapshot)
+    }
+
+    /// The version check and the swap, with the writer lock held.
+    fn swap_locked(
+        &self,
+        retired: &mut Option<Arc<Snapshot>>,
+        snapshot: Snapshot,
+    ) -> Result<u64, SnapshotError> {
+        let current = self.current.load().meta().version;
+        let offered = snapshot.meta().version;
         if offered < current {
             return Err(SnapshotError::Stale { current, offered });
         }
@@ -76,10 +85,17 @@ impl Store {
     /// Applies a delta patch to the serving snapshot and swaps the result
     /// in; returns the new version. A patch for another base, a damaged
     /// patch or an invalid result leaves the current snapshot serving.
+    ///
+    /// The base is read under the writer lock, so a concurrent swap or
+    /// rollback either happens before (and the patch, made for another base,
+    /// is refused) or after (and replaces the patched result): a patch in
+    /// flight never silently undoes it. Readers are not blocked meanwhile.
     pub fn apply_patch(&self, patch: &[u8]) -> Result<u64, SnapshotError> {
-        let base = self.load_full();
+        let mut retired = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let base = self.current.load_full();
         let next = apply_patch_to(&base, patch)?;
-        self.swap(next)
+        drop(base);
+        self.swap_locked(&mut retired, next)
     }
 
     /// Swaps in a snapshot whatever its version (a deliberate step back, for
@@ -87,7 +103,7 @@ impl Store {
     pub fn force_swap(&self, snapshot: Snapshot) -> u64 {
         let mut retired = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let replaced = self.current.swap(Arc::new(snapshot));
-        let version = replaced.meta.version;
+        let version = replaced.version();
         drop(retired.replace(replaced));
         version
     }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::fixture::{assert_same, body_offset, doctor, meta, ruleset};
+use super::fixture::{assert_same, body_offset, doctor, meta, reseal, ruleset};
 use super::*;
 use crate::compile::tables::{Atom, Pred, Range32, Ruleset, JUMP_TRUE, NONE};
 
@@ -77,6 +77,11 @@ fn trailing_bytes_are_refused() {
     bytes.push(0);
     assert!(matches!(
         from_bytes(&bytes),
+        Err(SnapshotError::ChecksumMismatch { .. })
+    ));
+    reseal(&mut bytes);
+    assert!(matches!(
+        from_bytes(&bytes),
         Err(SnapshotError::Corrupt { .. })
     ));
     let extra = doctor(&to_bytes(&ruleset(1), &meta(1)), |b| b.push(0));
@@ -99,6 +104,34 @@ fn flipping_any_body_byte_fails_the_checksum() {
             ),
             "flip at {at}"
         );
+    }
+}
+
+/// SPEC §4: the checksum covers every byte after itself, header fields
+/// included, so one flipped bit anywhere — magic, format version, checksum,
+/// snapshot version, environment, lengths, body — is refused.
+#[test]
+fn flipping_any_bit_anywhere_is_refused() {
+    let sources = [crate::check::Source {
+        name: "small.flags".into(),
+        text: "flag a { default on }".into(),
+    }];
+    let program = crate::check::check(&sources, &crate::check::Limits::default()).unwrap();
+    let rs = crate::compile::compile(&program).unwrap();
+    let bytes = to_bytes(&rs, &meta(3));
+    from_bytes(&bytes).unwrap();
+    for at in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut bad = bytes.clone();
+            bad[at] ^= 1 << bit;
+            let err = from_bytes(&bad).expect_err("a flipped bit was accepted");
+            if at >= super::format::CHECKSUM_END {
+                assert!(
+                    matches!(err, SnapshotError::ChecksumMismatch { .. }),
+                    "byte {at} bit {bit}: {err}"
+                );
+            }
+        }
     }
 }
 
@@ -144,11 +177,13 @@ fn header_errors_are_precise() {
         other => panic!("{other:?}"),
     }
     let mut bad = bytes.clone();
-    bad[24] = 0xFF; // first byte of the environment name
+    bad[32] = 0xFF; // first byte of the environment name
+    reseal(&mut bad);
     assert!(corrupt_detail(from_bytes(&bad)).contains("environment"));
     let mut bad = bytes.clone();
     let at = body_offset(&bytes);
-    bad[at - 16..at - 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    bad[at - 8..at].copy_from_slice(&u64::MAX.to_le_bytes());
+    reseal(&mut bad);
     assert!(matches!(
         from_bytes(&bad),
         Err(SnapshotError::Truncated {
@@ -433,10 +468,7 @@ fn errors_read_well() {
 // ------------------------------------------------------------------ store
 
 fn snapshot(version: u64) -> Snapshot {
-    Snapshot {
-        meta: meta(version),
-        ruleset: ruleset(version),
-    }
+    Snapshot::new(ruleset(version), meta(version))
 }
 
 /// The value `limits` serves by default: the version the ruleset was built for.
@@ -551,10 +583,7 @@ fn compiled(text: &str, version: u64, base: Option<&Snapshot>) -> Snapshot {
     }];
     let program = crate::check::check(&sources, &crate::check::Limits::default()).unwrap();
     let ruleset = crate::compile::compile_with_keys(&program, base.map(|b| &b.ruleset)).unwrap();
-    Snapshot {
-        meta: meta(version),
-        ruleset,
-    }
+    Snapshot::new(ruleset, meta(version))
 }
 
 fn rules_v1() -> String {
@@ -721,5 +750,37 @@ fn json_numbers_survive_the_round_trip() {
         let snap = reload(&rs).unwrap();
         let back = snap.ruleset.variations[6].value.as_f64().unwrap();
         assert_eq!(back.to_bits(), f.to_bits(), "{f:e}");
+    }
+}
+
+/// A patch in flight must not undo a rollback that lands meanwhile: the
+/// patch reads its base under the writer lock, so either the rollback comes
+/// first (the patch no longer fits its base and is refused) or the patch
+/// does (and the rollback replaces it). Either way version 1 serves.
+#[test]
+fn a_patch_in_flight_never_undoes_a_concurrent_rollback() {
+    use std::sync::{Arc, Barrier};
+    let v1 = compiled("flag a { default off }", 1, None);
+    let v2 = compiled("flag a { default on }", 2, Some(&v1));
+    let v3 = compiled(&rules_v1(), 3, Some(&v2));
+    let patch = Arc::new(make_patch_from(&v2, &v3).unwrap());
+    for _ in 0..40 {
+        let store = Arc::new(Store::new(v2.clone()));
+        let barrier = Arc::new(Barrier::new(2));
+        let patcher = {
+            let (store, barrier, patch) = (store.clone(), barrier.clone(), patch.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.apply_patch(&patch)
+            })
+        };
+        barrier.wait();
+        store.force_swap(v1.clone());
+        match patcher.join().unwrap() {
+            Ok(version) => assert_eq!(version, 3),
+            Err(e) => assert!(matches!(e, SnapshotError::PatchBase { .. }), "{e}"),
+        }
+        assert_eq!(store.version(), 1, "the rollback was undone");
+        assert_eq!(bytes(&store.load()), bytes(&v1));
     }
 }
