@@ -1,6 +1,6 @@
 //! `vexil fmt`: one canonical layout for `.flags` files, comments kept.
 //!
-//! [`format`] takes source text that parses and hands back the same tokens
+//! [`format()`] takes source text that parses and hands back the same tokens
 //! in one layout: each top-level item separated by one blank line, each flag
 //! or segment item on its own line indented by two spaces, single spaces
 //! between tokens, optional commas normalised (separators only on one line,

@@ -111,7 +111,7 @@ pub fn inspect(snapshot: &Snapshot, bytes: &[u8]) -> Inspection {
         version: snapshot.version(),
         environment: snapshot.environment().to_string(),
         format_version: format_version(bytes),
-        checksum: format!("{:#018x}", header_checksum(snapshot, bytes)),
+        checksum: format!("{:#018x}", snapshot.checksum()),
         size: bytes.len(),
         flag_count: flags.len(),
         segment_count: segments.len(),
@@ -126,17 +126,6 @@ fn format_version(bytes: &[u8]) -> u32 {
         .get(8..12)
         .and_then(|b| b.try_into().ok())
         .map_or(crate::snapshot::FORMAT_VERSION, u32::from_le_bytes)
-}
-
-/// The checksum field of the header, read from the frame: it follows the
-/// environment name and the body length (docs/snapshot-format.md).
-// When `Snapshot::checksum()` lands, this becomes `snapshot.checksum()`.
-fn header_checksum(snapshot: &Snapshot, bytes: &[u8]) -> u64 {
-    let at = 32 + snapshot.environment().len();
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
 }
 
 impl Inspection {
@@ -240,6 +229,17 @@ mod tests {
         let text = i.to_text();
         assert!(text.contains("flag k (disabled)"), "{text}");
         assert!(text.contains("environment \"staging\""), "{text}");
+    }
+
+    #[test]
+    fn checksum_is_the_headers() {
+        let bytes = bytes_of("flag f { default on }");
+        let i = inspect(&snapshot::from_bytes(&bytes).expect("loads"), &bytes);
+        // docs/snapshot-format.md: xxh3-64 of every byte from offset 20 on,
+        // stored little-endian at offset 12.
+        let stored = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        assert_eq!(stored, xxhash_rust::xxh3::xxh3_64(&bytes[20..]));
+        assert_eq!(i.checksum, format!("{stored:#018x}"));
     }
 
     #[test]
