@@ -999,27 +999,45 @@ proptest! {
     }
 }
 
-/// Comments dropped into a generated file: after the `n`-th line break, an
-/// own-line comment (`own`) or a trailing one at the end of the line before.
+/// Comments dropped into a generated file at spaces between tokens (never
+/// inside a string): an own-line comment (`own`) or one that ends the line.
 fn with_comments(text: &str, spots: &[(u16, bool)]) -> String {
-    let breaks: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
-    if breaks.is_empty() {
+    let mut gaps = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_comment = false;
+    for (i, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        match (in_string, escaped, c) {
+            (false, _, '#') => in_comment = true,
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (false, _, '"') => in_string = true,
+            (false, _, ' ' | '\n') => gaps.push(i),
+            _ => {}
+        }
+    }
+    if gaps.is_empty() {
         return text.to_string();
     }
     let mut at: Vec<(usize, bool)> = spots
         .iter()
-        .map(|&(n, own)| (breaks[usize::from(n) % breaks.len()], own))
+        .map(|&(n, own)| (gaps[usize::from(n) % gaps.len()], own))
         .collect();
     at.sort_unstable();
-    at.dedup();
-    let mut out = String::with_capacity(text.len() + 16 * at.len());
+    at.dedup_by_key(|(i, _)| *i);
+    let mut out = String::with_capacity(text.len() + 24 * at.len());
     let mut from = 0;
     for (i, own) in at {
         out.push_str(&text[from..i]);
         if own {
-            out.push_str("\n  # a note on its own line");
+            out.push_str("\n  # a note on its own line\n");
         } else {
-            out.push_str("   # a trailing note");
+            out.push_str(" # a note at the end of a line\n");
         }
         from = i;
     }
@@ -1045,7 +1063,7 @@ proptest! {
     #[test]
     fn formatted_file_compiles_to_the_same_snapshot(
         text in source(),
-        spots in vec((any::<u16>(), any::<bool>()), 0..6),
+        spots in vec((any::<u16>(), any::<bool>()), 0..10),
     ) {
         let text = with_comments(&text, &spots);
         let formatted = vexil::tools::fmt::format(&text)
