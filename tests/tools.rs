@@ -281,14 +281,18 @@ fn fmt_refuses_a_file_that_does_not_parse() {
 fn fmt_keeps_every_clean_corpus_file_byte_identical() {
     use vexil::check::{Limits, Source};
     let mut paths = Vec::new();
-    for dir in ["example", "spec", "bench", "errors"] {
-        for entry in std::fs::read_dir(corpus(dir)).expect("corpus dir") {
+    let mut dirs = vec![PathBuf::from(corpus(""))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus dir") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "flags") {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "flags") {
                 paths.push(path);
             }
         }
     }
+    paths.sort();
     let compile = |texts: &[(String, String)]| -> Option<Vec<u8>> {
         let sources: Vec<Source> = texts
             .iter()
@@ -307,6 +311,14 @@ fn fmt_keeps_every_clean_corpus_file_byte_identical() {
         };
         Some(vexil::snapshot::to_bytes(&ruleset, &meta))
     };
+    // Every file that parses (checked or not) formats idempotently.
+    for path in &paths {
+        let text = std::fs::read_to_string(path).expect("readable");
+        if let Ok(once) = vexil::tools::fmt::format(&text) {
+            let twice = vexil::tools::fmt::format(&once).expect("formatted text formats");
+            assert_eq!(once, twice, "fmt is not idempotent on {}", path.display());
+        }
+    }
     let mut clean = 0;
     let mut groups: Vec<Vec<PathBuf>> = paths.iter().map(|p| vec![p.clone()]).collect();
     groups.push(example_files().into_iter().map(PathBuf::from).collect());
@@ -339,7 +351,7 @@ fn fmt_keeps_every_clean_corpus_file_byte_identical() {
             "snapshot differs for {group:?}"
         );
     }
-    assert!(clean >= 3, "only {clean} clean groups");
+    assert!(clean >= 10, "only {clean} clean groups");
 }
 
 #[test]
