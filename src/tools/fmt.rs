@@ -27,6 +27,10 @@ use crate::syntax::SyntaxError;
 /// The column a line may reach before a `variations` block or a list breaks.
 pub const MAX_WIDTH: usize = 100;
 
+/// How deeply lists and JSON values may nest for the formatter, which
+/// recurses on them; deeper text is refused rather than risk the stack.
+pub const MAX_NESTING: usize = 256;
+
 /// Indentation of one block level.
 const INDENT: usize = 2;
 
@@ -62,10 +66,13 @@ pub fn format(source: &str) -> Result<String, Vec<SyntaxError>> {
         fresh: true,
         last_end: 0,
         flat: false,
+        depth: 0,
     };
     printer.file().map_err(|at| {
         vec![SyntaxError {
-            message: "cannot format this text (unexpected token)".to_string(),
+            message: format!(
+                "cannot format this text (an unexpected token, or lists or JSON values nested deeper than {MAX_NESTING})"
+            ),
             span: crate::syntax::ast::Span::new(at, at + 1),
         }]
     })?;
@@ -179,6 +186,8 @@ struct Printer<'s> {
     last_end: usize,
     /// Laying out a group flat to measure it: no line breaks, no comments.
     flat: bool,
+    /// How many lists and JSON values enclose the current token.
+    depth: usize,
 }
 
 impl<'s> Printer<'s> {
@@ -586,8 +595,24 @@ impl<'s> Printer<'s> {
 
     /// `[a, b, ...]`: flat, or broken with the elements filling lines.
     fn list(&mut self) -> Result<(), Unexpected> {
-        let close = self.close_of_next(0);
-        self.group(close, Self::list_flat, Self::list_broken)
+        self.nested(|p| {
+            let close = p.close_of_next(0);
+            p.group(close, Self::list_flat, Self::list_broken)
+        })
+    }
+
+    /// Runs `f` one nesting level deeper, refusing past [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), Unexpected>,
+    ) -> Result<(), Unexpected> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.here());
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
     }
 
     fn list_flat(&mut self) -> Result<(), Unexpected> {
@@ -718,6 +743,13 @@ impl<'s> Printer<'s> {
 
     /// A JSON value, always on one line (comments inside break it).
     fn json(&mut self) -> Result<(), Unexpected> {
+        match self.peek() {
+            Some(Token::LBrace | Token::LBracket) => self.nested(Self::json_value),
+            _ => self.json_value(),
+        }
+    }
+
+    fn json_value(&mut self) -> Result<(), Unexpected> {
         match self.peek() {
             Some(Token::LBrace) => {
                 self.token(true)?;
@@ -898,6 +930,20 @@ mod tests {
     fn syntax_errors_are_returned_not_formatted() {
         let errors = format("flag f { default }").expect_err("does not parse");
         assert!(!errors.is_empty());
+    }
+
+    #[test]
+    fn nesting_past_the_cap_is_refused() {
+        let nested = |depth: usize| {
+            format!(
+                "flag f {{ variations {{ a: {}1{} }} default a }}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        let errors = format(&nested(MAX_NESTING + 1)).expect_err("too deep to format");
+        assert!(errors[0].message.contains("nested deeper"), "{errors:?}");
+        assert!(format(&nested(MAX_NESTING)).is_ok());
     }
 
     #[test]

@@ -64,7 +64,10 @@ pub fn lint(sources: &[Source], limits: &Limits) -> Result<Vec<Diagnostic>, Vec<
                 Item::Segment(segment) => {
                     for item in &segment.items {
                         if let SegmentItem::Match(cond) = item {
-                            linter.cond(*file, cond);
+                            linter.used_in(cond);
+                            if !too_deep(cond) {
+                                linter.cond(*file, cond);
+                            }
                         }
                     }
                 }
@@ -147,6 +150,15 @@ impl Linter {
                         None => format!("rule#{index}"),
                     };
                     index += 1;
+                    self.used_in(&rule.cond);
+                    if too_deep(&rule.cond) {
+                        // Not linted; it may still serve, so it shadows
+                        // nothing and reaches nothing.
+                        if let Serve::Split(split) = &rule.serve {
+                            self.split(file, split, true);
+                        }
+                        continue;
+                    }
                     self.cond(file, &rule.cond);
                     let always = always_true(&rule.cond);
                     let conjuncts = conjuncts(&rule.cond);
@@ -231,6 +243,21 @@ impl Linter {
         }
     }
 
+    /// Records the segments a condition names (iteratively, at any depth).
+    fn used_in(&mut self, cond: &Cond) {
+        let mut stack = vec![cond];
+        while let Some(c) = stack.pop() {
+            match c {
+                Cond::And(cs) | Cond::Or(cs) => stack.extend(cs.iter()),
+                Cond::Not(inner, _) | Cond::Paren(inner, _) => stack.push(inner),
+                Cond::Atom(Atom::Segment(name)) => {
+                    self.used_segments.insert(name.name.clone());
+                }
+                Cond::Atom(_) => {}
+            }
+        }
+    }
+
     /// Lints inside a condition: constant sub-conditions, references.
     fn cond(&mut self, file: usize, cond: &Cond) {
         let mut stack = vec![cond];
@@ -258,9 +285,6 @@ impl Linter {
                     stack.extend(cs.iter());
                 }
                 Cond::Not(inner, _) | Cond::Paren(inner, _) => stack.push(inner),
-                Cond::Atom(Atom::Segment(name)) => {
-                    self.used_segments.insert(name.name.clone());
-                }
                 Cond::Atom(Atom::Prereq { flag, variation }) => {
                     if let Some(serves) = self.disabled.get(&flag.name) {
                         let verdict = if *serves == variation.name {
@@ -279,6 +303,26 @@ impl Linter {
             }
         }
     }
+}
+
+/// How deeply a condition may nest (`not`, parentheses, `and`/`or`) and
+/// still be linted: the lints recurse, so deeper conditions are skipped.
+pub const MAX_LINT_DEPTH: usize = 64;
+
+/// Whether `cond` nests deeper than [`MAX_LINT_DEPTH`] (found iteratively).
+fn too_deep(cond: &Cond) -> bool {
+    let mut stack = vec![(cond, 1usize)];
+    while let Some((c, depth)) = stack.pop() {
+        if depth > MAX_LINT_DEPTH {
+            return true;
+        }
+        match c {
+            Cond::And(cs) | Cond::Or(cs) => stack.extend(cs.iter().map(|c| (c, depth + 1))),
+            Cond::Not(inner, _) | Cond::Paren(inner, _) => stack.push((inner, depth + 1)),
+            Cond::Atom(_) => {}
+        }
+    }
+    false
 }
 
 /// A condition in normal form: parentheses dropped, `and`/`or` flattened,
@@ -704,6 +748,21 @@ mod tests {
             "gives `off` 100%",
         );
         silent(r#"flag f { rollout split { on: 99.99%, off: 0.01% } }"#);
+    }
+
+    #[test]
+    fn deep_conditions_are_skipped_but_still_use_segments() {
+        let deep = format!("{}segment s", "not ".repeat(MAX_LINT_DEPTH + 10));
+        silent(&format!(
+            r#"segment s {{ include ["a"] }} flag f {{ rule if {deep} and x > 5 and x < 3 => on }}"#
+        ));
+        fires(
+            &format!(
+                "flag f {{ rule if x > 5 and x < 3 and {}a exists => on }}",
+                "not ".repeat(10)
+            ),
+            "no number `x`",
+        );
     }
 
     #[test]
