@@ -42,6 +42,7 @@ const LIST_SHOWN: usize = 5;
 
 /// Everything `explain` found, in SPEC §2 order, and the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Explanation {
     /// The flag key asked about.
     pub flag: String,
@@ -64,6 +65,7 @@ pub struct Explanation {
 /// One step of SPEC §2.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Step {
     /// Step 1: is there a flag with this key?
     Flag {
@@ -100,6 +102,7 @@ pub enum Step {
 
 /// What happened to one rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct RuleStep {
     /// 0-based position among the flag's rules.
     pub index: usize,
@@ -121,6 +124,7 @@ pub struct RuleStep {
 
 /// One atom that decided a condition.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct AtomTrace {
     /// The atom, written as in a `.flags` file.
     pub atom: String,
@@ -142,6 +146,7 @@ pub struct AtomTrace {
 
 /// How a split bucketed the context.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SplitTrace {
     /// The bucketing attribute (`key` unless `by ATTR`).
     pub by: String,
@@ -160,6 +165,7 @@ pub struct SplitTrace {
 
 /// One arm of a split.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ArmTrace {
     /// The variation.
     pub variation: String,
@@ -218,7 +224,12 @@ pub fn explain(program: &Program, key: &str, context: &Context) -> Explanation {
     let tracer = Tracer { program, context };
     for (index, rule) in flag.rules.iter().enumerate() {
         let mut atoms = Vec::new();
-        let holds = tracer.trace(&rule.cond, false, &mut atoms);
+        let holds = if too_deep(&rule.cond) {
+            // Traced as a whole: the walk below recurses.
+            crate::interp::holds(program, &rule.cond, context, 0)
+        } else {
+            tracer.trace(&rule.cond, false, &mut atoms)
+        };
         let name = rule.name.clone().unwrap_or_else(|| format!("rule#{index}"));
         let mut step = RuleStep {
             index,
@@ -510,6 +521,27 @@ impl SplitTrace {
             }
         }
     }
+}
+
+/// How deeply a condition may nest and still be traced atom by atom; a
+/// deeper one is decided as a whole (no atoms shown), since the trace
+/// recurses.
+pub const MAX_TRACE_DEPTH: usize = 64;
+
+/// Whether `cond` nests deeper than [`MAX_TRACE_DEPTH`] (found iteratively).
+fn too_deep(cond: &Cond) -> bool {
+    let mut stack = vec![(cond, 1usize)];
+    while let Some((c, depth)) = stack.pop() {
+        if depth > MAX_TRACE_DEPTH {
+            return true;
+        }
+        match c {
+            Cond::All(cs) | Cond::Any(cs) => stack.extend(cs.iter().map(|c| (c, depth + 1))),
+            Cond::Not(inner) => stack.push((inner, depth + 1)),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Walks a condition, asking the interpreter about each atom.
@@ -1126,6 +1158,20 @@ mod tests {
         };
         assert_eq!(split.bucket, Some(4218));
         assert_eq!(split.variation, e.variation);
+    }
+
+    #[test]
+    fn deep_conditions_are_decided_whole() {
+        let deep = format!("{}a exists", "not ".repeat(MAX_TRACE_DEPTH + 1));
+        let p = program(&format!("flag f {{ rule if {deep} => on }}"));
+        let e = explain(&p, "f", &ctx(r#"{"key":"x"}"#));
+        let Some(Step::Rule(rule)) = e.steps.get(3) else {
+            panic!("{e:?}")
+        };
+        // 65 `not`s of a missing attribute's `exists`: true.
+        assert_eq!(rule.condition, Some(true));
+        assert!(rule.atoms.is_empty());
+        assert_eq!(e.variation.as_deref(), Some("on"));
     }
 
     #[test]

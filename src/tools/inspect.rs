@@ -16,6 +16,7 @@ use crate::snapshot::Snapshot;
 
 /// A summary of one snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Inspection {
     /// The snapshot version (monotonic, set by the publisher).
     pub version: u64,
@@ -39,6 +40,7 @@ pub struct Inspection {
 
 /// One flag of a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct FlagSummary {
     /// The flag key.
     pub key: String,
@@ -60,6 +62,7 @@ pub struct FlagSummary {
 
 /// A variation: its name and JSON value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct VariationSummary {
     /// The name.
     pub name: String,
