@@ -1,4 +1,5 @@
-//! The `vexil` command line: `check`, `compile` and `eval` over the library.
+//! The `vexil` command line: `check`, `compile`, `eval`, and the tools `explain`,
+//! `inspect`, `fmt` and `lint` (`vexil::tools`), over the library.
 //!
 //! A thin layer in the ripgrep manner: argument parsing (clap) and printing;
 //! every decision is made by the library. Errors are one line naming the file
