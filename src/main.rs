@@ -114,9 +114,9 @@ struct ExplainArgs {
     /// A compiled snapshot: the trace from its tables (no failing atoms).
     #[arg(long = "snapshot")]
     snapshot: Option<PathBuf>,
-    /// The flag to explain.
-    #[arg(long = "flag")]
-    flag: String,
+    /// The flag to explain (repeatable: one explanation each, in order).
+    #[arg(long = "flag", required = true, action = clap::ArgAction::Append)]
+    flags: Vec<String>,
     /// The context, as a JSON object.
     #[arg(long = "context")]
     context: String,
@@ -353,25 +353,39 @@ fn open_snapshot(path: &Path) -> Result<snapshot::Snapshot, Failure> {
 fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
     let context = Context::from_json_str(&args.context)
         .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
-    let explanation = match &args.snapshot {
+    let explanations: Vec<explain::Explanation> = match &args.snapshot {
         Some(path) => {
-            explain::explain_compiled(open_snapshot(path)?.ruleset(), &args.flag, &context)
+            let loaded = open_snapshot(path)?;
+            args.flags
+                .iter()
+                .map(|flag| explain::explain_compiled(loaded.ruleset(), flag, &context))
+                .collect()
         }
         None => {
             let sources = read_sources(&args.rules)?;
             let program = check::check(&sources, &Limits::default())
                 .map_err(|diagnostics| diagnostics_failure(&diagnostics, &sources))?;
-            explain::explain(&program, &args.flag, &context)
+            args.flags
+                .iter()
+                .map(|flag| explain::explain(&program, flag, &context))
+                .collect()
         }
     };
-    let text = if args.json {
-        let mut line = serde_json::to_string(&explanation)
-            .map_err(|e| Failure::input(format!("vexil: cannot encode the explanation: {e}")))?;
-        line.push('\n');
-        line
-    } else {
-        explanation.to_text()
-    };
+    let mut text = String::new();
+    for (n, explanation) in explanations.iter().enumerate() {
+        if args.json {
+            let line = serde_json::to_string(explanation).map_err(|e| {
+                Failure::input(format!("vexil: cannot encode the explanation: {e}"))
+            })?;
+            text.push_str(&line);
+            text.push('\n');
+        } else {
+            if n > 0 {
+                text.push('\n');
+            }
+            text.push_str(&explanation.to_text());
+        }
+    }
     let mut out = io::stdout().lock();
     write_out(&mut out, &text)?;
     out.flush()
