@@ -276,7 +276,7 @@ fn build(
     format: Format,
 ) -> Result<(Vec<Source>, Ruleset), Failure> {
     let sources = read_sources(files)?;
-    let options = compile::CompileOptions { limits };
+    let options = compile::CompileOptions::new(limits);
     match compile::compile_sources(&sources, &options) {
         Ok(ruleset) => Ok((sources, ruleset)),
         Err(diagnostics) => Err(match format {

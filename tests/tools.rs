@@ -281,9 +281,7 @@ fn fmt_keeps_every_clean_corpus_file_byte_identical() {
                 text: text.clone(),
             })
             .collect();
-        let options = vexil::compile::CompileOptions {
-            limits: Limits::default(),
-        };
+        let options = vexil::compile::CompileOptions::new(Limits::default());
         let ruleset = vexil::compile::compile_sources(&sources, &options).ok()?;
         let meta = vexil::snapshot::SnapshotMeta {
             version: 1,
