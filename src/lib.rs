@@ -21,4 +21,5 @@ pub mod protocol;
 pub mod server;
 pub mod snapshot;
 pub mod syntax;
+pub mod tools;
 pub mod values;

@@ -1,4 +1,5 @@
-//! The `vexil` command line: `check`, `compile` and `eval` over the library.
+//! The `vexil` command line: `check`, `compile`, `eval`, and the tools `explain`,
+//! `inspect`, `fmt` and `lint` (`vexil::tools`), over the library.
 //!
 //! A thin layer in the ripgrep manner: argument parsing (clap) and printing;
 //! every decision is made by the library. Errors are one line naming the file
@@ -14,6 +15,7 @@ use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, Ruleset};
 use vexil::context::Context;
 use vexil::snapshot::{self, SnapshotMeta};
+use vexil::tools::{explain, fmt, inspect, lint};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +37,9 @@ enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         caps: Caps,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Compile rule files into a snapshot file (written atomically).
     Compile {
@@ -60,12 +65,67 @@ enum Command {
         environment: String,
         #[command(flatten)]
         caps: Caps,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Evaluate flags for contexts; print one JSON line per context and flag.
     Eval(EvalArgs),
+    /// Explain why a flag serves what it serves to one context, step by step.
+    Explain(ExplainArgs),
+    /// Warn about rules, rollouts, segments and conditions that can never matter.
+    Lint {
+        /// The `.flags` files (one shared namespace).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Exit 1 when there is any warning.
+        #[arg(long)]
+        deny: bool,
+        /// How to print diagnostics: `text`, or `json` (one object per line, on stdout).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        caps: Caps,
+    },
+    /// Rewrite rule files in the canonical layout (comments kept).
+    Fmt {
+        /// The `.flags` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show what a snapshot file holds: header, counts, flags and variations.
+    Inspect {
+        /// The snapshot file.
+        snapshot: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the origin: rule sources, versions, audit log, admin API, streaming.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// Rule files (repeatable; several per flag allowed): the full trace.
+    #[arg(long = "rules", num_args = 1.., action = clap::ArgAction::Append, required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    rules: Vec<PathBuf>,
+    /// A compiled snapshot: the trace from its tables (no failing atoms).
+    #[arg(long = "snapshot")]
+    snapshot: Option<PathBuf>,
+    /// The flag to explain (repeatable: one explanation each, in order).
+    #[arg(long = "flag", required = true, action = clap::ArgAction::Append)]
+    flags: Vec<String>,
+    /// The context, as a JSON object.
+    #[arg(long = "context")]
+    context: String,
+    /// Print the explanation as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `vexil serve` options; each also reads a `VEXIL_...` environment variable.
@@ -130,6 +190,15 @@ struct EvalArgs {
     contexts: Option<PathBuf>,
 }
 
+/// How diagnostics are printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// `FILE:LINE:COL: error: MESSAGE`, the line and a caret (stderr).
+    Text,
+    /// One JSON object per diagnostic and line (stdout).
+    Json,
+}
+
 /// Overrides of the complexity caps.
 #[derive(Args, Clone, Copy)]
 struct Caps {
@@ -181,23 +250,38 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { files, caps } => run_check(&files, caps.limits()),
+        Command::Check {
+            files,
+            caps,
+            format,
+        } => run_check(&files, caps.limits(), format),
         Command::Compile {
             files,
             output,
             snapshot_version,
             environment,
             caps,
+            format,
         } => run_compile(
             &files,
             &output,
             snapshot_version,
             environment,
             caps.limits(),
+            format,
         ),
         Command::Eval(args) => run_eval(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => run_serve(args),
+        Command::Explain(args) => run_explain(&args),
+        Command::Inspect { snapshot, json } => run_inspect(&snapshot, json),
+        Command::Fmt { files, check } => run_fmt(&files, check),
+        Command::Lint {
+            files,
+            deny,
+            format,
+            caps,
+        } => run_lint(&files, deny, format, caps.limits()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,25 +314,46 @@ fn read_sources(files: &[PathBuf]) -> Result<Vec<Source>, Failure> {
 }
 
 /// Reads, checks and compiles; diagnostics become the failure message.
-fn build(files: &[PathBuf], limits: Limits) -> Result<(Vec<Source>, Ruleset), Failure> {
+fn build(
+    files: &[PathBuf],
+    limits: Limits,
+    format: Format,
+) -> Result<(Vec<Source>, Ruleset), Failure> {
     let sources = read_sources(files)?;
-    let options = compile::CompileOptions { limits };
+    let options = compile::CompileOptions::new(limits);
     match compile::compile_sources(&sources, &options) {
         Ok(ruleset) => Ok((sources, ruleset)),
-        Err(diagnostics) => {
-            let mut message = check::render(&diagnostics, &sources);
-            let n = diagnostics.len();
-            message.push_str(&format!(
-                "vexil: {n} error{} found\n",
-                if n == 1 { "" } else { "s" }
-            ));
-            Err(Failure::input(message))
-        }
+        Err(diagnostics) => Err(match format {
+            Format::Text => diagnostics_failure(&diagnostics, &sources),
+            Format::Json => json_failure(&diagnostics, &sources),
+        }),
     }
 }
 
-fn run_check(files: &[PathBuf], limits: Limits) -> Result<(), Failure> {
-    let (sources, ruleset) = build(files, limits)?;
+/// Diagnostics as JSON Lines on stdout; the failure itself prints nothing.
+fn json_failure(diagnostics: &[check::Diagnostic], sources: &[Source]) -> Failure {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(check::render_json(diagnostics, sources).as_bytes());
+    let _ = out.flush();
+    Failure {
+        message: String::new(),
+        status: 1,
+    }
+}
+
+/// Rendered diagnostics and their count, as a failure.
+fn diagnostics_failure(diagnostics: &[check::Diagnostic], sources: &[Source]) -> Failure {
+    let mut message = check::render(diagnostics, sources);
+    let n = diagnostics.len();
+    message.push_str(&format!(
+        "vexil: {n} error{} found\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    Failure::input(message)
+}
+
+fn run_check(files: &[PathBuf], limits: Limits, format: Format) -> Result<(), Failure> {
+    let (sources, ruleset) = build(files, limits, format)?;
     eprintln!(
         "vexil: {} file{} ok: {} flags",
         sources.len(),
@@ -264,8 +369,9 @@ fn run_compile(
     version: u64,
     environment: String,
     limits: Limits,
+    format: Format,
 ) -> Result<(), Failure> {
-    let (_, ruleset) = build(files, limits)?;
+    let (_, ruleset) = build(files, limits, format)?;
     let meta = SnapshotMeta {
         version,
         environment,
@@ -278,6 +384,154 @@ fn run_compile(
         ruleset.flag_count()
     );
     Ok(())
+}
+
+fn open_snapshot(path: &Path) -> Result<snapshot::Snapshot, Failure> {
+    snapshot::open(path).map_err(|e| match e {
+        // I/O errors already name the file.
+        snapshot::SnapshotError::Io { .. } => Failure::input(format!("vexil: {e}")),
+        e => Failure::input(format!("vexil: {}: {e}", path.display())),
+    })
+}
+
+fn run_explain(args: &ExplainArgs) -> Result<(), Failure> {
+    let context = Context::from_json_str(&args.context)
+        .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
+    let explanations: Vec<explain::Explanation> = match &args.snapshot {
+        Some(path) => {
+            let loaded = open_snapshot(path)?;
+            args.flags
+                .iter()
+                .map(|flag| explain::explain_compiled(loaded.ruleset(), flag, &context))
+                .collect()
+        }
+        None => {
+            let sources = read_sources(&args.rules)?;
+            let program = check::check(&sources, &Limits::default())
+                .map_err(|diagnostics| diagnostics_failure(&diagnostics, &sources))?;
+            args.flags
+                .iter()
+                .map(|flag| explain::explain(&program, flag, &context))
+                .collect()
+        }
+    };
+    let mut text = String::new();
+    for (n, explanation) in explanations.iter().enumerate() {
+        if args.json {
+            let line = serde_json::to_string(explanation).map_err(|e| {
+                Failure::input(format!("vexil: cannot encode the explanation: {e}"))
+            })?;
+            text.push_str(&line);
+            text.push('\n');
+        } else {
+            if n > 0 {
+                text.push('\n');
+            }
+            text.push_str(&explanation.to_text());
+        }
+    }
+    let mut out = io::stdout().lock();
+    write_out(&mut out, &text)?;
+    out.flush()
+        .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
+}
+
+fn run_lint(files: &[PathBuf], deny: bool, format: Format, limits: Limits) -> Result<(), Failure> {
+    let sources = read_sources(files)?;
+    let warnings = match lint::lint(&sources, &limits) {
+        Ok(warnings) => warnings,
+        Err(errors) => {
+            return Err(match format {
+                Format::Text => diagnostics_failure(&errors, &sources),
+                Format::Json => json_failure(&errors, &sources),
+            })
+        }
+    };
+    match format {
+        Format::Json => {
+            let mut out = io::stdout().lock();
+            write_out(&mut out, &check::render_json(&warnings, &sources))?;
+            let _ = out.flush();
+        }
+        Format::Text => {
+            let mut text = check::render(&warnings, &sources);
+            let n = warnings.len();
+            if n > 0 {
+                text.push_str(&format!(
+                    "vexil: {n} warning{}\n",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+    if deny && !warnings.is_empty() {
+        return Err(Failure {
+            message: String::new(),
+            status: 1,
+        });
+    }
+    Ok(())
+}
+
+fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<(), Failure> {
+    let sources = read_sources(files)?;
+    let mut errors = Vec::new();
+    let mut changed = Vec::new();
+    for (index, (source, path)) in sources.iter().zip(files).enumerate() {
+        match fmt::format(&source.text) {
+            Ok(text) if text == source.text => {}
+            Ok(text) => {
+                if !check_only {
+                    fmt::write_atomically(path, &text).map_err(|e| {
+                        Failure::input(format!("vexil: cannot write {}: {e}", path.display()))
+                    })?;
+                }
+                changed.push(source.name.clone());
+            }
+            Err(syntax) => errors.extend(
+                syntax
+                    .into_iter()
+                    .map(|e| check::Diagnostic::new(index, e.span, e.message)),
+            ),
+        }
+    }
+    let mut out = io::stdout().lock();
+    for name in &changed {
+        write_out(&mut out, &format!("{name}\n"))?;
+    }
+    let _ = out.flush();
+    if !errors.is_empty() {
+        return Err(diagnostics_failure(&errors, &sources));
+    }
+    if check_only && !changed.is_empty() {
+        return Err(Failure::input(format!(
+            "vexil: {} file{} would be reformatted",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
+
+fn run_inspect(path: &Path, json: bool) -> Result<(), Failure> {
+    let bytes = fs::read(path)
+        .map_err(|e| Failure::input(format!("vexil: cannot read {}: {e}", path.display())))?;
+    let loaded = snapshot::from_bytes(&bytes)
+        .map_err(|e| Failure::input(format!("vexil: {}: {e}", path.display())))?;
+    let inspection = inspect::inspect(&loaded, &bytes);
+    let text = if json {
+        let mut line = serde_json::to_string(&inspection)
+            .map_err(|e| Failure::input(format!("vexil: cannot encode the summary: {e}")))?;
+        line.push('\n');
+        line
+    } else {
+        inspection.to_text()
+    };
+    let mut out = io::stdout().lock();
+    write_out(&mut out, &text)?;
+    out.flush()
+        .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
 }
 
 fn load_contexts(args: &EvalArgs) -> Result<Vec<Context>, Failure> {
@@ -319,7 +573,7 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
                 })?
                 .into_ruleset()
         }
-        None => build(&args.rules, Limits::default())?.1,
+        None => build(&args.rules, Limits::default(), Format::Text)?.1,
     };
     let contexts = load_contexts(args)?;
     let stdout = io::stdout().lock();

@@ -54,9 +54,7 @@ fn evaluation_does_not_allocate() {
         name: "alloc.flags".into(),
         text: RULES.into(),
     }];
-    let options = CompileOptions {
-        limits: Limits::default(),
-    };
+    let options = CompileOptions::new(Limits::default());
     let ruleset = compile_sources(&sources, &options).expect("rules compile");
     let contexts: Vec<Context> = [
         r#"{"key":"carol","country":"US","plan":"free","email":"c@x.com","app_version":"2.4.0","platform":"ios","age":30,"tags":["a"],"signup":"2021-05-01T00:00:00Z","name":"Carol","score":50,"org":7}"#,

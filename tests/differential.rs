@@ -999,6 +999,114 @@ proptest! {
     }
 }
 
+/// Comments dropped into a generated file at spaces between tokens (never
+/// inside a string): an own-line comment (`own`) or one that ends the line.
+fn with_comments(text: &str, spots: &[(u16, bool)]) -> String {
+    let mut gaps = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_comment = false;
+    for (i, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        match (in_string, escaped, c) {
+            (false, _, '#') => in_comment = true,
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (false, _, '"') => in_string = true,
+            (false, _, ' ' | '\n') => gaps.push(i),
+            _ => {}
+        }
+    }
+    if gaps.is_empty() {
+        return text.to_string();
+    }
+    let mut at: Vec<(usize, bool)> = spots
+        .iter()
+        .map(|&(n, own)| (gaps[usize::from(n) % gaps.len()], own))
+        .collect();
+    at.sort_unstable();
+    at.dedup_by_key(|(i, _)| *i);
+    let mut out = String::with_capacity(text.len() + 24 * at.len());
+    let mut from = 0;
+    for (i, own) in at {
+        out.push_str(&text[from..i]);
+        if own {
+            out.push_str("\n  # a note on its own line\n");
+        } else {
+            out.push_str(" # a note at the end of a line\n");
+        }
+        from = i;
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+fn snapshot_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let program = checked(text)?;
+    let ruleset = compile::compile(&program).map_err(|e| e.to_string())?;
+    let meta = vexil::snapshot::SnapshotMeta {
+        version: 3,
+        environment: "gen".into(),
+    };
+    Ok(vexil::snapshot::to_bytes(&ruleset, &meta))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 10, ..ProptestConfig::default() })]
+
+    /// `vexil fmt` keeps the meaning byte for byte and is idempotent, with
+    /// comments anywhere a line ends.
+    #[test]
+    fn formatted_file_compiles_to_the_same_snapshot(
+        text in source(),
+        spots in vec((any::<u16>(), any::<bool>()), 0..10),
+    ) {
+        let text = with_comments(&text, &spots);
+        let formatted = vexil::tools::fmt::format(&text)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}\n--- source ---\n{text}")))?;
+        let again = vexil::tools::fmt::format(&formatted)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}\n--- formatted ---\n{formatted}")))?;
+        prop_assert_eq!(&again, &formatted, "not idempotent\n--- source ---\n{}", text);
+        let want = snapshot_bytes(&text).map_err(TestCaseError::fail)?;
+        let got = snapshot_bytes(&formatted).map_err(TestCaseError::fail)?;
+        prop_assert!(want == got, "snapshots differ\n--- source ---\n{}\n--- formatted ---\n{}", text, formatted);
+        prop_assert_eq!(
+            text.matches('#').count(),
+            formatted.matches('#').count(),
+            "comments lost\n--- formatted ---\n{}", formatted
+        );
+    }
+
+    /// `vexil explain` ends with the interpreter's answer, for every flag.
+    #[test]
+    fn explain_agrees_with_the_interpreter(
+        text in source(),
+        contexts in vec(context(), 1..=4),
+    ) {
+        let program = checked(&text).map_err(TestCaseError::fail)?;
+        let ruleset = compile::compile(&program).expect("a checked program links");
+        for ctx_json in &contexts {
+            let ctx = Context::from_json(ctx_json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for flag in &program.flags {
+                let want = interp::evaluate(&program, &flag.key, &ctx);
+                for e in [
+                    vexil::tools::explain::explain(&program, &flag.key, &ctx),
+                    vexil::tools::explain::explain_compiled(&ruleset, &flag.key, &ctx),
+                ] {
+                    prop_assert_eq!(e.value.as_ref(), want.value, "{}\n{}\n{}", flag.key, ctx_json, text);
+                    prop_assert_eq!(e.variation.as_deref(), want.variation);
+                    prop_assert_eq!(e.reason, want.reason.as_str());
+                    prop_assert_eq!(e.rule.clone(), want.matched.map(|m| m.to_string()));
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Fixed files with known answers, checked against both evaluators
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 //! from `codespan-reporting`'s file database, which counts columns in Unicode
 //! scalar values.
 
-use super::{Diagnostic, Source};
+use super::{Diagnostic, Label, Source};
 use crate::syntax::ast::Span;
 use codespan_reporting::files::{Files, SimpleFile};
 use std::fmt::Write as _;
@@ -21,11 +21,19 @@ pub(crate) struct Diags {
 impl Diags {
     /// Records one error in file `file` at `span`.
     pub(crate) fn error(&mut self, file: usize, span: Span, message: impl Into<String>) {
-        self.list.push(Diagnostic {
-            file,
-            span,
-            message: message.into(),
-        });
+        self.list.push(Diagnostic::new(file, span, message));
+    }
+
+    /// Records one error that also points at a second place.
+    pub(crate) fn error_with_label(
+        &mut self,
+        file: usize,
+        span: Span,
+        message: impl Into<String>,
+        label: Label,
+    ) {
+        self.list
+            .push(Diagnostic::new(file, span, message).with_label(label));
     }
 
     /// How many errors were reported so far.
@@ -129,8 +137,12 @@ pub(crate) fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
         let at = locate(file, &source.text, d.span);
         let _ = writeln!(
             out,
-            "{}:{}:{}: error: {}",
-            source.name, at.line, at.col, d.message
+            "{}:{}:{}: {}: {}",
+            source.name,
+            at.line,
+            at.col,
+            d.severity.as_str(),
+            d.message
         );
         let number = at.line.to_string();
         let width = number.len();
@@ -146,6 +158,72 @@ pub(crate) fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
             .collect();
         let carets = "^".repeat(under.chars().count().max(1));
         let _ = writeln!(out, " {:width$} | {prefix}{carets}", "");
+        if let Some((name, line, col, message)) = label_place(d.label.as_ref(), sources) {
+            let _ = writeln!(
+                out,
+                " {:width$} = note: {message} at {name}:{line}:{col}",
+                ""
+            );
+        }
+    }
+    out
+}
+
+/// Where a label points: file name, line, column and its message.
+fn label_place<'s>(
+    label: Option<&'s Label>,
+    sources: &'s [Source],
+) -> Option<(&'s str, usize, usize, &'s str)> {
+    let label = label?;
+    let source = sources.get(label.file)?;
+    let file = SimpleFile::new(source.name.as_str(), source.text.as_str());
+    let at = locate(&file, &source.text, label.span);
+    Some((
+        source.name.as_str(),
+        at.line,
+        at.col,
+        label.message.as_str(),
+    ))
+}
+
+/// Renders diagnostics as JSON Lines (see `check::render_json`).
+pub(crate) fn render_json(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let mut object = serde_json::Map::new();
+        let (name, (line, col), (end_line, end_col)) = match sources.get(d.file) {
+            Some(source) => {
+                let file = SimpleFile::new(source.name.as_str(), source.text.as_str());
+                let at = locate(&file, &source.text, d.span);
+                let end = locate(
+                    &file,
+                    &source.text,
+                    Span {
+                        start: d.span.end,
+                        end: d.span.end,
+                    },
+                );
+                (source.name.as_str(), (at.line, at.col), (end.line, end.col))
+            }
+            None => ("<unknown file>", (1, 1), (1, 1)),
+        };
+        object.insert("file".into(), name.into());
+        object.insert("line".into(), line.into());
+        object.insert("col".into(), col.into());
+        object.insert("end_line".into(), end_line.into());
+        object.insert("end_col".into(), end_col.into());
+        object.insert("severity".into(), d.severity.as_str().into());
+        object.insert("message".into(), d.message.clone().into());
+        if let Some((name, line, col, message)) = label_place(d.label.as_ref(), sources) {
+            let mut note = serde_json::Map::new();
+            note.insert("file".into(), name.into());
+            note.insert("line".into(), line.into());
+            note.insert("col".into(), col.into());
+            note.insert("message".into(), message.into());
+            object.insert("note".into(), note.into());
+        }
+        out.push_str(&serde_json::Value::Object(object).to_string());
+        out.push('\n');
     }
     out
 }
@@ -162,11 +240,32 @@ mod tests {
     }
 
     fn diag(start: usize, end: usize) -> Diagnostic {
-        Diagnostic {
+        Diagnostic::new(0, Span::new(start, end), "boom")
+    }
+
+    #[test]
+    fn warnings_labels_and_json() {
+        let s = src("flag a {}\nflag a {}\n");
+        let d = Diagnostic::warning(0, Span::new(15, 16), "boom").with_label(Label {
             file: 0,
-            span: Span::new(start, end),
-            message: "boom".into(),
-        }
+            span: Span::new(5, 6),
+            message: "first defined here".into(),
+        });
+        let text = render(std::slice::from_ref(&d), &s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "a.flags:2:6: warning: boom");
+        assert_eq!(lines[3], "   = note: first defined here at a.flags:1:6");
+        let json: serde_json::Value =
+            serde_json::from_str(render_json(std::slice::from_ref(&d), &s).trim())
+                .expect("one JSON line");
+        assert_eq!(json["line"], 2);
+        assert_eq!(json["col"], 6);
+        assert_eq!(json["end_col"], 7);
+        assert_eq!(json["severity"], "warning");
+        assert_eq!(json["note"]["line"], 1);
+        assert_eq!(d.to_string(), "warning: boom");
+        let as_error: &dyn std::error::Error = &d;
+        assert!(as_error.source().is_none());
     }
 
     #[test]

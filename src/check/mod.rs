@@ -61,8 +61,42 @@ impl Default for Limits {
     }
 }
 
-/// One compile-time error.
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Severity {
+    /// The files do not compile.
+    Error,
+    /// The files compile, but something in them is probably a mistake
+    /// (`vexil lint`).
+    Warning,
+}
+
+impl Severity {
+    /// `"error"` or `"warning"`, as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A second place a diagnostic points at, e.g. the first definition of a
+/// duplicate name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Index of the file in the `sources` slice.
+    pub file: usize,
+    /// The text pointed at.
+    pub span: Span,
+    /// What is there, e.g. "first defined here".
+    pub message: String,
+}
+
+/// One compile-time error (or, from `vexil lint`, a warning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// Index of the file in the `sources` slice given to [`check`].
     pub file: usize,
@@ -70,7 +104,47 @@ pub struct Diagnostic {
     pub span: Span,
     /// What is wrong, for a person.
     pub message: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Another place that explains this one (the first of two duplicates).
+    pub label: Option<Label>,
 }
+
+impl Diagnostic {
+    /// An error in file `file` at `span`.
+    pub fn new(file: usize, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file,
+            span,
+            message: message.into(),
+            severity: Severity::Error,
+            label: None,
+        }
+    }
+
+    /// A warning in file `file` at `span`.
+    pub fn warning(file: usize, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(file, span, message)
+        }
+    }
+
+    /// The same diagnostic with a second place to show.
+    pub fn with_label(mut self, label: Label) -> Diagnostic {
+        self.label = Some(label);
+        self
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    /// `error: MESSAGE` (the location needs the sources: see [`render`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.severity.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
 
 /// Checks a set of source files that share one namespace.
 ///
@@ -135,11 +209,19 @@ pub fn check(sources: &[Source], limits: &Limits) -> Result<Program, Vec<Diagnos
     }
 }
 
-/// Renders diagnostics as `FILE:LINE:COL: error: MESSAGE`, then the source
-/// line and a caret under the offending text. Lines and columns are 1-based;
-/// columns count Unicode scalar values.
+/// Renders diagnostics as `FILE:LINE:COL: error: MESSAGE` (`warning:` for
+/// warnings), then the source line and a caret under the offending text, and
+/// a `= note:` line naming `FILE:LINE:COL` of a label. Lines and columns are
+/// 1-based; columns count Unicode scalar values.
 pub fn render(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
     diagnostic::render(diagnostics, sources)
+}
+
+/// Renders diagnostics as JSON Lines, one object per diagnostic:
+/// `{"file","line","col","end_line","end_col","severity","message"}`, plus
+/// `"note": {"file","line","col","message"}` when it has a label.
+pub fn render_json(diagnostics: &[Diagnostic], sources: &[Source]) -> String {
+    diagnostic::render_json(diagnostics, sources)
 }
 
 /// The 1-based line and column (in Unicode scalar values) where a diagnostic points.

@@ -117,12 +117,18 @@ impl<'a> Namespace<'a> {
                         };
                         let name = decl.name.name.as_str();
                         if let Some(first) = ns.flag_ids.get(name) {
-                            let at = ns.flags.get(first.0 as usize).map(|h| h.file);
-                            diags.error(
-                                file,
-                                decl.name.span,
-                                duplicate("flag", &decl.name, at, file),
-                            );
+                            let first = ns.flags.get(first.0 as usize);
+                            let at = first.map(|h| h.file);
+                            let message = duplicate("flag", &decl.name, at, file);
+                            match first {
+                                Some(h) => diags.error_with_label(
+                                    file,
+                                    decl.name.span,
+                                    message,
+                                    first_defined(h.file, h.decl.name.span),
+                                ),
+                                None => diags.error(file, decl.name.span, message),
+                            }
                             ns.duplicate_flags.push(head);
                         } else {
                             let id = FlagId(ns.flags.len() as u32);
@@ -135,12 +141,18 @@ impl<'a> Namespace<'a> {
                         let head = SegmentHead { decl, file };
                         let name = decl.name.name.as_str();
                         if let Some(first) = ns.segment_ids.get(name) {
-                            let at = ns.segments.get(first.0 as usize).map(|h| h.file);
-                            diags.error(
-                                file,
-                                decl.name.span,
-                                duplicate("segment", &decl.name, at, file),
-                            );
+                            let first = ns.segments.get(first.0 as usize);
+                            let at = first.map(|h| h.file);
+                            let message = duplicate("segment", &decl.name, at, file);
+                            match first {
+                                Some(h) => diags.error_with_label(
+                                    file,
+                                    decl.name.span,
+                                    message,
+                                    first_defined(h.file, h.decl.name.span),
+                                ),
+                                None => diags.error(file, decl.name.span, message),
+                            }
                             ns.duplicate_segments.push(head);
                         } else {
                             let id = SegmentId(ns.segments.len() as u32);
@@ -178,6 +190,15 @@ impl<'a> Namespace<'a> {
                 None => "a segment".into(),
             },
         }
+    }
+}
+
+/// The label pointing at the first definition of a duplicated name.
+fn first_defined(file: usize, span: crate::syntax::ast::Span) -> super::Label {
+    super::Label {
+        file,
+        span,
+        message: "first defined".to_string(),
     }
 }
 
@@ -222,11 +243,16 @@ fn variation_table(decl: &FlagDecl, file: usize, diags: &mut Diags) -> Variation
     let mut mixed_reported = false;
     for v in block {
         if variations.iter().any(|seen| seen.name == v.name.name) {
-            diags.error(
-                file,
-                v.name.span,
-                format!("duplicate variation `{}` in flag `{flag}`", v.name.name),
-            );
+            let message = format!("duplicate variation `{}` in flag `{flag}`", v.name.name);
+            match block.iter().find(|first| first.name.name == v.name.name) {
+                Some(first) => diags.error_with_label(
+                    file,
+                    v.name.span,
+                    message,
+                    first_defined(file, first.name.span),
+                ),
+                None => diags.error(file, v.name.span, message),
+            }
             continue;
         }
         match json_type(&v.value) {

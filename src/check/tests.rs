@@ -847,3 +847,28 @@ fn errors_inside_a_duplicate_definition_are_reported() {
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!((all[1].0, all[1].1), (2, 18));
 }
+
+#[test]
+fn duplicates_point_back_at_the_first_definition() {
+    let srcs = sources(&[
+        "segment s {}\nflag f { variations { a: 1, b: 2, a: 3 } default a }",
+        "\nsegment s {}\nflag f { default on }",
+    ]);
+    let diags = check(&srcs, &Limits::default()).expect_err("three duplicates");
+    let labelled: Vec<(usize, (usize, usize))> = diags
+        .iter()
+        .filter_map(|d| {
+            let label = d.label.as_ref()?;
+            let first = Diagnostic::new(label.file, label.span, "");
+            Some((d.file, location(&first, &srcs)))
+        })
+        .collect();
+    // The variation `a` (first at 2:23), the segment `s` and the flag `f`
+    // (first in file 0 at 1:9 and 2:6).
+    assert_eq!(labelled, vec![(0, (2, 23)), (1, (1, 9)), (1, (2, 6))]);
+    let text = render(&diags, &srcs);
+    assert!(
+        text.contains("= note: first defined at f0.flags:1:9"),
+        "{text}"
+    );
+}

@@ -18,6 +18,7 @@ use super::unit::*;
 
 /// Errors of linking: a unit names something that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LinkError {
     /// A condition names a flag that is not among the units.
     #[error("unknown flag `{0}` referenced by a condition")]

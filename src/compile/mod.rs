@@ -21,11 +21,20 @@ pub use tables::Ruleset;
 use crate::check::{self, Diagnostic, Limits, Source};
 use crate::syntax::ast::Span;
 
-/// Knobs of the compiler.
+/// Knobs of the compiler. New knobs may be added: build it with
+/// [`CompileOptions::new`] or `default()`, then set fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CompileOptions {
     /// The complexity caps; a file over any of them does not compile.
     pub limits: Limits,
+}
+
+impl CompileOptions {
+    /// Options with these caps and every other knob at its default.
+    pub fn new(limits: Limits) -> CompileOptions {
+        CompileOptions { limits }
+    }
 }
 
 /// Compiles a checked program; context keys are numbered afresh (sorted).
@@ -56,10 +65,10 @@ pub fn compile_sources(
 ) -> Result<Ruleset, Vec<Diagnostic>> {
     let program = check::check(sources, &options.limits)?;
     compile(&program).map_err(|e| {
-        vec![Diagnostic {
-            file: 0,
-            span: Span::default(),
-            message: format!("internal error: {e}"),
-        }]
+        vec![Diagnostic::new(
+            0,
+            Span::default(),
+            format!("internal error: {e}"),
+        )]
     })
 }

@@ -16,7 +16,7 @@ use crate::values::semver::{self, VersionRef};
 
 /// Whether `cond` holds for `context`. `depth` counts the segment and
 /// prerequisite references followed so far.
-pub(super) fn holds(program: &Program, cond: &Cond, context: &Context, depth: usize) -> bool {
+pub(crate) fn holds(program: &Program, cond: &Cond, context: &Context, depth: usize) -> bool {
     match cond {
         Cond::All(conds) => conds.iter().all(|c| holds(program, c, context, depth)),
         Cond::Any(conds) => conds.iter().any(|c| holds(program, c, context, depth)),

@@ -17,6 +17,8 @@ mod cond;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use cond::holds;
+
 use crate::check::program::{Flag, Rule, Serve, Split, VariationId};
 use crate::check::Program;
 use crate::context::{Attr, Context};
