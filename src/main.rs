@@ -1,4 +1,4 @@
-//! The `vexil` command line: `check`, `compile` and `eval` over the library.
+//! The `vexil` command line: `check`, `compile`, `eval` and `watch` over the library.
 //!
 //! A thin layer in the ripgrep manner: argument parsing (clap) and printing;
 //! every decision is made by the library. Errors are one line naming the file
@@ -63,6 +63,69 @@ enum Command {
     },
     /// Evaluate flags for contexts; print one JSON line per context and flag.
     Eval(EvalArgs),
+    /// Run the SDK client against an origin or relay; print flag answers as they change.
+    #[cfg(feature = "sdk")]
+    Watch(WatchArgs),
+}
+
+#[cfg(feature = "sdk")]
+#[derive(Args)]
+struct WatchArgs {
+    /// The origin or relay to follow (`http://host:port`).
+    #[arg(long, env = "VEXIL_UPSTREAM", value_name = "URL")]
+    upstream: String,
+    /// The SDK key, sent as the `Authorization` value.
+    #[arg(
+        long = "sdk-key",
+        env = "VEXIL_SDK_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    sdk_key: String,
+    /// Only these flags (repeatable; comma-separated in the env var); all flags when absent.
+    #[arg(long = "flag", action = clap::ArgAction::Append, env = "VEXIL_FLAG", value_delimiter = ',', value_name = "KEY")]
+    flags: Vec<String>,
+    /// The context, as a JSON object.
+    #[arg(long, env = "VEXIL_CONTEXT", value_name = "JSON")]
+    context: String,
+    /// Seconds to wait for a first state before printing PROVIDER_NOT_READY lines.
+    #[arg(long = "init-timeout", env = "VEXIL_INIT_TIMEOUT", default_value = "5", value_name = "SECS", value_parser = parse_secs)]
+    init_timeout: std::time::Duration,
+    /// Seconds between snapshot polls while the stream is down.
+    #[arg(long = "poll-interval", env = "VEXIL_POLL_INTERVAL", default_value = "30", value_name = "SECS", value_parser = parse_positive_secs)]
+    poll_interval: std::time::Duration,
+    /// The on-disk copy of the last snapshot: read at start when valid, written on every change.
+    #[arg(long, env = "VEXIL_CACHE", value_name = "FILE")]
+    cache: Option<PathBuf>,
+    /// First reconnect delay in milliseconds (for tests).
+    #[arg(
+        long = "reconnect-base-ms",
+        env = "VEXIL_RECONNECT_BASE_MS",
+        hide = true
+    )]
+    reconnect_base_ms: Option<u64>,
+    /// Stream silence, in milliseconds, after which it reconnects (for tests).
+    #[arg(long = "read-timeout-ms", env = "VEXIL_READ_TIMEOUT_MS", hide = true)]
+    read_timeout_ms: Option<u64>,
+}
+
+#[cfg(feature = "sdk")]
+fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{text}` is not a usable number of seconds (0 or more)"))
+}
+
+#[cfg(feature = "sdk")]
+fn parse_positive_secs(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_secs(text)?;
+    if d.is_zero() {
+        return Err("must be more than 0 seconds".into());
+    }
+    Ok(d)
 }
 
 #[derive(Args)]
@@ -154,6 +217,8 @@ fn main() -> ExitCode {
             caps.limits(),
         ),
         Command::Eval(args) => run_eval(&args),
+        #[cfg(feature = "sdk")]
+        Command::Watch(args) => run_watch(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -301,6 +366,24 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
     }
     out.flush()
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
+}
+
+#[cfg(feature = "sdk")]
+fn run_watch(args: WatchArgs) -> Result<(), Failure> {
+    use vexil::sdk::watch::{self, WatchOptions};
+    let context = Context::from_json_str(&args.context)
+        .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
+    let mut options = WatchOptions::new(args.upstream, args.sdk_key, context);
+    options.flags = args.flags;
+    options.init_timeout = args.init_timeout;
+    options.poll_interval = args.poll_interval;
+    options.cache = args.cache;
+    options.reconnect_base = args.reconnect_base_ms.map(std::time::Duration::from_millis);
+    options.read_timeout = args.read_timeout_ms.map(std::time::Duration::from_millis);
+    let stop = watch::stop_on_signals()
+        .map_err(|e| Failure::input(format!("vexil: cannot install signal handlers: {e}")))?;
+    let mut out = io::stdout().lock();
+    watch::watch(&options, &mut out, &stop).map_err(|e| Failure::input(format!("vexil: {e}")))
 }
 
 fn write_out(out: &mut impl Write, line: &str) -> Result<(), Failure> {
