@@ -200,6 +200,34 @@ fn a_stream_cut_mid_event_reconnects_with_the_version_held() {
 }
 
 #[test]
+fn a_silent_stream_is_reconnected_after_the_read_timeout() {
+    let up = Upstream::start(KEY);
+    up.fake.set_state(snap(V1, 1));
+    let client = quick(&up.url())
+        .read_timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    // Keep-alives hold it open...
+    for _ in 0..6 {
+        up.fake.send_raw(vexil::protocol::KEEPALIVE);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let streams = |up: &Upstream| up.fake.seen().iter().filter(|s| s.path == "stream").count();
+    assert_eq!(streams(&up), 1, "keep-alives keep the stream");
+    // ...silence does not.
+    assert!(eventually(WAIT, || streams(&up) >= 2), "reconnected");
+    let again = up
+        .fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "stream")
+        .nth(1);
+    assert_eq!(again.and_then(|s| s.last_event_id).as_deref(), Some("1"));
+    assert_eq!(client.version(), Some(1));
+    client.close();
+}
+
+#[test]
 fn polling_serves_while_the_stream_fails_and_the_stream_comes_back() {
     let up = Upstream::start(KEY);
     up.fake.set_state(snap(V1, 1));
@@ -231,6 +259,25 @@ fn polling_serves_while_the_stream_fails_and_the_stream_comes_back() {
         client.wait_for_status(WAIT, |s| s == Status::Streaming),
         Status::Streaming
     );
+    up.fake.publish_delta(snap(&v3(), 3));
+    assert!(eventually(WAIT, || client.version() == Some(3)));
+    client.close();
+}
+
+#[test]
+fn a_stream_that_ends_before_its_first_byte_counts_as_down() {
+    let up = Upstream::start(KEY);
+    up.fake.set_state(snap(V1, 1));
+    up.fake.set_stream_empty(true);
+    let client = quick(&up.url()).build().expect("client");
+    assert_eq!(client.version(), Some(1), "the snapshot was fetched");
+    up.fake.set_state(snap(&v2(), 2));
+    assert!(
+        eventually(WAIT, || client.version() == Some(2)),
+        "and polled"
+    );
+    up.fake.set_stream_empty(false);
+    assert!(eventually(WAIT, || up.fake.open_streams() == 1));
     up.fake.publish_delta(snap(&v3(), 3));
     assert!(eventually(WAIT, || client.version() == Some(3)));
     client.close();

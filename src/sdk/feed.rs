@@ -8,7 +8,8 @@
 //! `GET {url}/v1/snapshot` instead. When the stream is lost (end of body, an
 //! error, nothing received for `read_timeout`) the feed reconnects after a
 //! delay of the [backoff schedule](super::backoff). When the stream cannot be
-//! opened (no connection, or any status other than 200) it fetches the
+//! opened (no connection, any status other than 200, or a 200 that ends
+//! before its first byte, as a misconfigured proxy may answer) it fetches the
 //! snapshot at once and then every `poll_interval`, with `If-None-Match`, while
 //! it keeps retrying the stream; 401 and 403 only lengthen the delay, nothing
 //! stops the feed but its shutdown signal.
@@ -300,9 +301,17 @@ impl Feed {
             };
             self.set_status(Status::Streaming);
             let opened = Instant::now();
-            let end = self.read_stream(response).await;
+            let (end, received) = self.read_stream(response).await;
             tracing::warn!(upstream = %self.config.url, "stream lost: {end}");
             self.backoff.connection_lasted(opened.elapsed());
+            if !received {
+                // Opened but never a byte (not even a keep-alive): treat it
+                // as a stream that cannot be opened, so polling starts now.
+                attempt = Err(OpenError::Connect(format!(
+                    "the stream delivered nothing: {end}"
+                )));
+                continue;
+            }
             sleep(self.backoff.next_delay()).await;
             attempt = self.open_stream().await;
         }
@@ -369,18 +378,21 @@ impl Feed {
         }
     }
 
-    async fn read_stream(&mut self, mut response: reqwest::Response) -> StreamEnd {
+    /// Reads the stream until it ends; says how, and whether any byte came.
+    async fn read_stream(&mut self, mut response: reqwest::Response) -> (StreamEnd, bool) {
         let mut parser = SseParser::new(self.config.max_event_bytes);
         let mut events = Vec::new();
+        let mut received = false;
         loop {
             let chunk = match timeout(self.config.read_timeout, response.chunk()).await {
-                Err(_) => return StreamEnd::Idle(self.config.read_timeout),
-                Ok(Err(e)) => return StreamEnd::Error(error_chain(&e)),
-                Ok(Ok(None)) => return StreamEnd::Eof,
+                Err(_) => return (StreamEnd::Idle(self.config.read_timeout), received),
+                Ok(Err(e)) => return (StreamEnd::Error(error_chain(&e)), received),
+                Ok(Ok(None)) => return (StreamEnd::Eof, received),
                 Ok(Ok(Some(chunk))) => chunk,
             };
+            received |= !chunk.is_empty();
             if let Err(e) = parser.feed(&chunk, &mut events) {
-                return StreamEnd::Protocol(e);
+                return (StreamEnd::Protocol(e), received);
             }
             for event in std::mem::take(&mut events) {
                 self.handle_event(&event).await;

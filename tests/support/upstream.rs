@@ -35,6 +35,8 @@ struct Inner {
     streams: Vec<UnboundedSender<Bytes>>,
     /// Answer `/v1/stream` with this status instead of a stream.
     stream_status: Option<u16>,
+    /// Answer `/v1/stream` with 200 and an empty body.
+    stream_empty: bool,
     /// Answer `/v1/snapshot` with this status instead of the snapshot.
     snapshot_status: Option<u16>,
     /// Serve these bytes as the snapshot body instead of the real one.
@@ -114,6 +116,10 @@ impl Fake {
         self.lock().stream_status = status;
     }
 
+    pub fn set_stream_empty(&self, empty: bool) {
+        self.lock().stream_empty = empty;
+    }
+
     pub fn set_snapshot_status(&self, status: Option<u16>) {
         self.lock().snapshot_status = status;
     }
@@ -175,6 +181,12 @@ async fn stream(State(fake): State<Fake>, headers: HeaderMap) -> Response {
         return status(code);
     }
     record(&mut inner, "stream", &headers, 200);
+    if inner.stream_empty {
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::empty())
+            .unwrap_or_else(|_| status(500));
+    }
     let (tx, rx) = unbounded_channel::<Bytes>();
     let resume = header_str(&headers, "last-event-id").and_then(|v| v.parse::<u64>().ok());
     if let Some(current) = &inner.current {
