@@ -248,3 +248,110 @@ pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
         })?;
     Ok(stop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Source;
+    use crate::compile::{compile_sources, CompileOptions};
+    use crate::snapshot::SnapshotMeta;
+
+    fn snap(text: &str, version: u64) -> Arc<Snapshot> {
+        let sources = [Source {
+            name: "w.flags".into(),
+            text: text.into(),
+        }];
+        let rs = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        Arc::new(Snapshot::new(
+            rs,
+            SnapshotMeta {
+                version,
+                environment: "test".into(),
+            },
+        ))
+    }
+
+    fn lines(out: &mut Vec<u8>) -> Vec<String> {
+        let text = String::from_utf8(std::mem::take(out)).expect("utf-8");
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn prints_first_state_then_only_what_changes() {
+        let mut options = WatchOptions::new("http://x", "k", Context::with_key("alice"));
+        options.flags = vec!["a".into(), "gone".into(), "a".into()];
+        let mut printer = Printer::new(&options);
+        let mut out = Vec::new();
+
+        printer.not_ready(&mut out).expect("write");
+        assert_eq!(
+            lines(&mut out),
+            [
+                r#"{"flag":"a","value":null,"reason":"ERROR","error":"PROVIDER_NOT_READY"}"#,
+                r#"{"flag":"gone","value":null,"reason":"ERROR","error":"PROVIDER_NOT_READY"}"#,
+            ]
+        );
+
+        let v1 = snap("flag a { default off } flag gone { default on }", 1);
+        printer.state(&v1, &mut out).expect("write");
+        assert_eq!(
+            lines(&mut out),
+            [
+                r#"{"flag":"a","value":false,"variation":"off","reason":"DEFAULT","version":1}"#,
+                r#"{"flag":"gone","value":true,"variation":"on","reason":"DEFAULT","version":1}"#,
+            ]
+        );
+        printer.state(&v1, &mut out).expect("write");
+        assert!(
+            lines(&mut out).is_empty(),
+            "the same snapshot prints nothing"
+        );
+
+        // A new version answering the same: nothing.
+        let v2 = snap(
+            "flag a { default off } flag gone { default on } flag c { default on }",
+            2,
+        );
+        printer.state(&v2, &mut out).expect("write");
+        assert!(lines(&mut out).is_empty());
+
+        // `gone` removed, `a` retargeted.
+        let v3 = snap(r#"flag a { default off target on ["alice"] }"#, 3);
+        printer.state(&v3, &mut out).expect("write");
+        assert_eq!(
+            lines(&mut out),
+            [
+                r#"{"flag":"a","value":true,"variation":"on","reason":"TARGETING_MATCH","rule":"target","version":3}"#,
+                r#"{"flag":"gone","value":null,"reason":"ERROR","error":"FLAG_NOT_FOUND","version":3}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn without_flags_every_flag_of_the_current_state() {
+        let options = WatchOptions::new("http://x", "k", Context::with_key("alice"));
+        let mut printer = Printer::new(&options);
+        let mut out = Vec::new();
+        printer.not_ready(&mut out).expect("write");
+        assert!(lines(&mut out).is_empty(), "no state, no flags to name");
+
+        printer
+            .state(
+                &snap("flag a { default off } flag b { default on }", 1),
+                &mut out,
+            )
+            .expect("write");
+        assert_eq!(lines(&mut out).len(), 2);
+        // `c` added, `b` removed: only the new flag prints.
+        printer
+            .state(
+                &snap("flag a { default off } flag c { default on }", 2),
+                &mut out,
+            )
+            .expect("write");
+        assert_eq!(
+            lines(&mut out),
+            [r#"{"flag":"c","value":true,"variation":"on","reason":"DEFAULT","version":2}"#]
+        );
+    }
+}
