@@ -479,9 +479,14 @@ impl Watch {
     }
 
     /// SIGTERM, then a bounded wait for exit 0.
-    fn terminate(mut self) {
+    fn terminate(self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`), then waits (bounded) for exit 0.
+    fn signal(mut self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
@@ -494,7 +499,7 @@ impl Watch {
             if std::time::Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("watch did not exit on SIGTERM");
+                panic!("watch did not exit on {signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -566,7 +571,7 @@ fn watch_without_flags_prints_every_flag_and_not_ready_after_the_timeout() {
     assert_eq!(flags, ["a", "b"]);
     assert!(first.iter().all(|l| l["version"] == 7));
     assert!(eventually(WAIT, || cache.exists()));
-    watch.terminate();
+    watch.signal("-INT");
     drop(up);
 
     // Upstream gone: the cache is the first state.

@@ -47,7 +47,9 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// How long `build` blocks for the first state (5 s). Zero: not at all.
+    /// How long `build` blocks for the first state (5 s). Zero: not at all
+    /// (in async code, build with zero and await readiness elsewhere rather
+    /// than block a runtime worker).
     pub fn init_timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.init_timeout = timeout;
         self
