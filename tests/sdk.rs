@@ -162,6 +162,48 @@ fn a_corrupt_delta_is_refused_and_the_full_state_is_fetched() {
 }
 
 #[test]
+fn garbage_and_oversized_events_never_stop_the_client() {
+    let up = Upstream::start(KEY);
+    up.fake.set_state(snap(V1, 1));
+    let client = quick(&up.url())
+        .feed_config(|c| c.max_event_bytes = 64 << 10)
+        .build()
+        .expect("client");
+    assert_eq!(client.version(), Some(1));
+    let mut rng = fastrand::Rng::with_seed(42);
+    for round in 0..50 {
+        let mut chunk: Vec<u8> = (0..rng.usize(1..300)).map(|_| rng.u8(..)).collect();
+        if round % 5 == 0 {
+            chunk.extend_from_slice(
+                b"\nevent: put\nid: 9\ndata: {\"version\":9,\"snapshot\":\"AAAA\"}\n\n",
+            );
+        }
+        if round % 7 == 0 {
+            chunk.extend_from_slice(
+                b"\nevent: patch\ndata: {\"version\":2,\"base\":1,\"patch\":\"%%\"}\n\n",
+            );
+        }
+        up.fake.send_raw(&chunk);
+    }
+    // One event over the size cap: the stream is refused and reopened.
+    up.fake.send_raw(b"\n\ndata: ");
+    up.fake.send_raw(&vec![b'x'; 70 << 10]);
+    up.fake.set_state(snap(&v2(), 2));
+    assert!(
+        eventually(WAIT, || client.version() == Some(2)),
+        "recovered"
+    );
+    assert_eq!(b_of(&client), "y");
+    assert!(eventually(WAIT, || up.fake.open_streams() == 1));
+    up.fake.publish_delta(snap(&v3(), 3));
+    assert!(
+        eventually(WAIT, || client.version() == Some(3)),
+        "and streams again"
+    );
+    client.close();
+}
+
+#[test]
 fn a_stream_cut_mid_event_reconnects_with_the_version_held() {
     let up = Upstream::start(KEY);
     up.fake.set_state(snap(V1, 1));
