@@ -98,7 +98,9 @@ fn main() {
     let mut latencies = Vec::new();
     let mut per_round_max = Vec::new();
     for round in 1..=rounds {
-        let text = format!("{SOURCE}\nflag fanout-probe {{ variations {{ a: {round}, b: 0 }} default a }}\n");
+        let text = format!(
+            "{SOURCE}\nflag fanout-probe {{ variations {{ a: {round}, b: 0 }} default a }}\n"
+        );
         let start = Instant::now();
         let v = publish(&origin.addr, "prod", &text);
         assert_eq!(v, version0 + round);
@@ -109,7 +111,10 @@ fn main() {
             let (i, version, at) = rx
                 .recv_timeout(platform::WAIT)
                 .unwrap_or_else(|_| panic!("round {round}: only {count}/{streams} streams got it"));
-            assert_eq!(version, v, "stream {i} got version {version} in round {round}");
+            assert_eq!(
+                version, v,
+                "stream {i} got version {version} in round {round}"
+            );
             assert!(!got[i], "stream {i} got version {version} twice");
             got[i] = true;
             count += 1;

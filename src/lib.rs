@@ -6,6 +6,8 @@
 //! [`detail`] are the input and output of every evaluation; [`values`] holds
 //! the semantics both evaluators share (versions, instants, buckets).
 //! [`engine`] is what a user holds: the serving snapshot and owned answers.
+//! Behind features: `protocol` (`net`), the propagation wire protocol, and
+//! `sdk` (`sdk`), the engine fed over the network by an origin or relay.
 #![deny(missing_docs)]
 
 pub mod check;
@@ -17,6 +19,8 @@ pub mod eval;
 pub mod interp;
 #[cfg(feature = "net")]
 pub mod protocol;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod snapshot;

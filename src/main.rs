@@ -1,5 +1,6 @@
-//! The `vexil` command line: `check`, `compile`, `eval`, and the tools `explain`,
-//! `inspect`, `fmt` and `lint` (`vexil::tools`), over the library.
+//! The `vexil` command line: `check`, `compile`, `eval`, the tools `explain`,
+//! `inspect`, `fmt` and `lint` (`vexil::tools`), and the platform: `serve`,
+//! `relay` (`vexil::server`) and `watch` (`vexil::sdk`), over the library.
 //!
 //! A thin layer in the ripgrep manner: argument parsing (clap) and printing;
 //! every decision is made by the library. Errors are one line naming the file
@@ -107,6 +108,12 @@ enum Command {
     /// Run the origin: rule sources, versions, audit log, admin API, streaming.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
+    /// Run a relay: follow one upstream (origin or relay) and fan it out to SDKs and relays.
+    #[cfg(feature = "server")]
+    Relay(RelayArgs),
+    /// Run the SDK client against an origin or relay; print flag answers as they change.
+    #[cfg(feature = "sdk")]
+    Watch(WatchArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +133,55 @@ struct ExplainArgs {
     /// Print the explanation as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// `vexil relay` options; each also reads a `VEXIL_...` environment variable.
+#[cfg(feature = "server")]
+#[derive(Args)]
+struct RelayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VEXIL_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: std::net::SocketAddr,
+    /// The origin or relay to follow (`http://host:port`).
+    #[arg(long, env = "VEXIL_UPSTREAM", value_name = "URL")]
+    upstream: String,
+    /// An environment and one of its SDK keys: NAME=SDK_KEY. Repeatable; the
+    /// first key of each environment is the one presented upstream.
+    #[arg(
+        long = "env",
+        env = "VEXIL_ENV",
+        value_delimiter = ',',
+        required = true
+    )]
+    envs: Vec<vexil::server::EnvKey>,
+    /// Close each stream after this many seconds (± 10 % jitter) so clients rebalance.
+    #[arg(
+        long = "max-stream-age",
+        env = "VEXIL_MAX_STREAM_AGE",
+        value_name = "SECS"
+    )]
+    max_stream_age: Option<u64>,
+    /// Seconds between snapshot polls while the upstream stream is down.
+    #[arg(
+        long = "poll-interval",
+        env = "VEXIL_POLL_INTERVAL",
+        default_value_t = 30
+    )]
+    poll_interval: u64,
+    /// Seconds between keep-alive comments on streams (at most 15).
+    #[arg(long, env = "VEXIL_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=15))]
+    keepalive_secs: u64,
+    /// Events a stream may fall behind before it is dropped (it reconnects and resumes).
+    #[arg(long, env = "VEXIL_STREAM_BUFFER", default_value_t = vexil::server::hub::HubConfig::default().channel_capacity)]
+    stream_buffer: usize,
+    /// First reconnect delay towards the upstream, in milliseconds (for tests).
+    #[arg(
+        long = "reconnect-base-ms",
+        env = "VEXIL_RECONNECT_BASE_MS",
+        default_value_t = 1000,
+        hide = true
+    )]
+    reconnect_base_ms: u64,
 }
 
 /// `vexil serve` options; each also reads a `VEXIL_...` environment variable.
@@ -165,6 +221,66 @@ struct ServeArgs {
     stream_buffer: usize,
     #[command(flatten)]
     caps: Caps,
+}
+
+#[cfg(feature = "sdk")]
+#[derive(Args)]
+struct WatchArgs {
+    /// The origin or relay to follow (`http://host:port`).
+    #[arg(long, env = "VEXIL_UPSTREAM", value_name = "URL")]
+    upstream: String,
+    /// The SDK key, sent as the `Authorization` value.
+    #[arg(
+        long = "sdk-key",
+        env = "VEXIL_SDK_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    sdk_key: String,
+    /// Only these flags (repeatable; comma-separated in the env var); all flags when absent.
+    #[arg(long = "flag", action = clap::ArgAction::Append, env = "VEXIL_FLAG", value_delimiter = ',', value_name = "KEY")]
+    flags: Vec<String>,
+    /// The context, as a JSON object.
+    #[arg(long, env = "VEXIL_CONTEXT", value_name = "JSON")]
+    context: String,
+    /// Seconds to wait for a first state before printing PROVIDER_NOT_READY lines.
+    #[arg(long = "init-timeout", env = "VEXIL_INIT_TIMEOUT", default_value = "5", value_name = "SECS", value_parser = parse_secs)]
+    init_timeout: std::time::Duration,
+    /// Seconds between snapshot polls while the stream is down.
+    #[arg(long = "poll-interval", env = "VEXIL_POLL_INTERVAL", default_value = "30", value_name = "SECS", value_parser = parse_positive_secs)]
+    poll_interval: std::time::Duration,
+    /// The on-disk copy of the last snapshot: read at start when valid, written on every change.
+    #[arg(long, env = "VEXIL_CACHE", value_name = "FILE")]
+    cache: Option<PathBuf>,
+    /// First reconnect delay in milliseconds (for tests).
+    #[arg(
+        long = "reconnect-base-ms",
+        env = "VEXIL_RECONNECT_BASE_MS",
+        hide = true
+    )]
+    reconnect_base_ms: Option<u64>,
+    /// Stream silence, in milliseconds, after which it reconnects (for tests).
+    #[arg(long = "read-timeout-ms", env = "VEXIL_READ_TIMEOUT_MS", hide = true)]
+    read_timeout_ms: Option<u64>,
+}
+
+#[cfg(feature = "sdk")]
+fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{text}` is not a usable number of seconds (0 or more)"))
+}
+
+#[cfg(feature = "sdk")]
+fn parse_positive_secs(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_secs(text)?;
+    if d.is_zero() {
+        return Err("must be more than 0 seconds".into());
+    }
+    Ok(d)
 }
 
 #[derive(Args)]
@@ -273,6 +389,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => run_serve(args),
+        #[cfg(feature = "server")]
+        Command::Relay(args) => run_relay(args),
         Command::Explain(args) => run_explain(&args),
         Command::Inspect { snapshot, json } => run_inspect(&snapshot, json),
         Command::Fmt { files, check } => run_fmt(&files, check),
@@ -282,6 +400,8 @@ fn main() -> ExitCode {
             format,
             caps,
         } => run_lint(&files, deny, format, caps.limits()),
+        #[cfg(feature = "sdk")]
+        Command::Watch(args) => run_watch(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -601,6 +721,24 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
 }
 
+#[cfg(feature = "sdk")]
+fn run_watch(args: WatchArgs) -> Result<(), Failure> {
+    use vexil::sdk::watch::{self, WatchOptions};
+    let context = Context::from_json_str(&args.context)
+        .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
+    let mut options = WatchOptions::new(args.upstream, args.sdk_key, context);
+    options.flags = args.flags;
+    options.init_timeout = args.init_timeout;
+    options.poll_interval = args.poll_interval;
+    options.cache = args.cache;
+    options.reconnect_base = args.reconnect_base_ms.map(std::time::Duration::from_millis);
+    options.read_timeout = args.read_timeout_ms.map(std::time::Duration::from_millis);
+    let stop = watch::stop_on_signals()
+        .map_err(|e| Failure::input(format!("vexil: cannot install signal handlers: {e}")))?;
+    let mut out = io::stdout().lock();
+    watch::watch(&options, &mut out, &stop).map_err(|e| Failure::input(format!("vexil: {e}")))
+}
+
 fn write_out(out: &mut impl Write, line: &str) -> Result<(), Failure> {
     out.write_all(line.as_bytes()).map_err(|e| {
         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -657,4 +795,26 @@ fn run_serve(args: ServeArgs) -> Result<(), Failure> {
         },
     };
     run_server("serve", origin::serve(config))
+}
+
+#[cfg(feature = "server")]
+fn run_relay(args: RelayArgs) -> Result<(), Failure> {
+    use std::time::Duration;
+    use vexil::server::{http::StreamConfig, relay};
+    let config = relay::RelayConfig {
+        listen: args.listen,
+        upstream: args.upstream,
+        envs: args.envs,
+        stream: StreamConfig {
+            keepalive: Duration::from_secs(args.keepalive_secs),
+            max_age: args.max_stream_age.map(Duration::from_secs),
+        },
+        poll_interval: Duration::from_secs(args.poll_interval.max(1)),
+        reconnect_base: Duration::from_millis(args.reconnect_base_ms.max(1)),
+        hub: vexil::server::hub::HubConfig {
+            channel_capacity: args.stream_buffer.max(1),
+            ..Default::default()
+        },
+    };
+    run_server("relay", relay::serve(config))
 }
