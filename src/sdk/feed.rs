@@ -33,8 +33,10 @@ use super::Status;
 use crate::protocol::{self, ProtocolError, SseEvent, SseParser, Update};
 use crate::snapshot::SnapshotError;
 
-/// How to reach an upstream and how patient to be with it.
+/// How to reach an upstream and how patient to be with it. Start from
+/// [`FeedConfig::new`] and change fields (more may come).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FeedConfig {
     /// The upstream's base URL (`http://127.0.0.1:8080`); the paths of
     /// SPEC §4 are appended.
