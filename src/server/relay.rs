@@ -147,10 +147,10 @@ pub fn app(config: &RelayConfig, shutdown: watch::Receiver<bool>) -> Result<axum
 pub async fn serve(config: RelayConfig) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = super::bind(config.listen).await?;
-    let router = app(&config, shutdown_rx)?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let router = app(&config, shutdown_rx)?;
     eprintln!(
         "vexil relay: listening on http://{addr}, upstream {}",
         config.upstream
