@@ -4,7 +4,8 @@
 //! source → [`syntax`] → [`check`] → [`compile`] → [`snapshot`] → [`eval`],
 //! with [`interp`], the reference interpreter, beside `eval`. [`context`] and
 //! [`detail`] are the input and output of every evaluation; [`values`] holds
-//! the semantics both evaluators share (versions, instants, buckets).
+//! the semantics both evaluators share (versions, instants, buckets);
+//! [`limits`] holds every hard limit, once.
 #![deny(missing_docs)]
 
 pub mod check;
@@ -13,6 +14,7 @@ pub mod context;
 pub mod detail;
 pub mod eval;
 pub mod interp;
+pub mod limits;
 pub mod snapshot;
 pub mod syntax;
 pub mod values;

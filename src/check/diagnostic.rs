@@ -86,15 +86,28 @@ fn locate<'t>(file: &SimpleFile<&str, &'t str>, text: &'t str, span: Span) -> Lo
     };
     let line_start = range.start.min(text.len());
     let line_end = range.end.clamp(line_start, text.len());
+    // A byte-order mark opening the file is not part of the first line:
+    // it is neither shown nor counted as a column (SPEC §6).
+    let bom = if line_start == 0 && text.starts_with(crate::syntax::lexer::BOM) {
+        crate::syntax::lexer::BOM.len_utf8()
+    } else {
+        0
+    };
+    let line_start = (line_start + bom).min(line_end);
     let raw = text.get(line_start..line_end).unwrap_or("");
     let line_text = raw.trim_end_matches('\n').trim_end_matches('\r');
-    let start_in_line = (start - line_start).min(line_text.len());
+    let start_in_line = start.saturating_sub(line_start).min(line_text.len());
     let end_in_line = end
         .saturating_sub(line_start)
         .clamp(start_in_line, line_text.len());
+    let col = if bom > 0 && start >= line_start {
+        location.column_number.saturating_sub(1).max(1)
+    } else {
+        location.column_number
+    };
     Located {
         line: location.line_number,
-        col: location.column_number,
+        col,
         line_text,
         start_in_line,
         end_in_line,
@@ -203,6 +216,18 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "a.flags:1:6: error: boom");
         assert_eq!(lines[2], "   | \t    ^");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_column() {
+        let s = src("\u{feff}flag x\nflag y");
+        // `x` is at byte 8 (3 bytes of BOM, then "flag ").
+        assert_eq!(location(&diag(8, 9), &s), (1, 6));
+        assert_eq!(location(&diag(15, 16), &s), (2, 6));
+        let text = render(&[diag(8, 9)], &s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], " 1 | flag x");
+        assert_eq!(lines[2], "   |      ^");
     }
 
     #[test]
