@@ -130,8 +130,14 @@ impl Caps {
         };
         limits.validate().map_err(|e| {
             let (option, why) = match e.cap {
-                "regex_size" => ("--max-regex-size", "the regex size limit every snapshot reader compiles with"),
-                "condition_depth" => ("--max-depth", "the parser's nesting limit for one condition"),
+                "regex_size" => (
+                    "--max-regex-size",
+                    "the regex size limit every snapshot reader compiles with",
+                ),
+                "condition_depth" => (
+                    "--max-depth",
+                    "the parser's nesting limit for one condition",
+                ),
                 _ => ("--max-chain", "the reference depth evaluation follows"),
             };
             Failure {
@@ -317,7 +323,9 @@ fn for_each_context(
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(io::BufReader::new(fs::File::open(path).map_err(cannot_read)?))
+        Box::new(io::BufReader::new(
+            fs::File::open(path).map_err(cannot_read)?,
+        ))
     };
     let mut line = Vec::new();
     let mut number = 0usize;

@@ -111,20 +111,22 @@ impl Graph {
                 if cyclic[i] {
                     continue;
                 }
-                let longest = refs.iter().map(|r| path[self.index(r.to)]).max().unwrap_or(0);
+                let longest = refs
+                    .iter()
+                    .map(|r| path[self.index(r.to)])
+                    .max()
+                    .unwrap_or(0);
                 path[i] = longest.saturating_add(1);
                 // Reported where the path first grows too long, not again at
                 // every definition above it.
                 if path[i] > MAX_REFERENCE_DEPTH + 1 && longest <= MAX_REFERENCE_DEPTH + 1 {
                     let head = match node {
-                        Node::Flag(FlagId(f)) => ns
-                            .flags
-                            .get(f as usize)
-                            .map(|h| (h.file, &h.decl.name)),
-                        Node::Segment(SegmentId(s)) => ns
-                            .segments
-                            .get(s as usize)
-                            .map(|h| (h.file, &h.decl.name)),
+                        Node::Flag(FlagId(f)) => {
+                            ns.flags.get(f as usize).map(|h| (h.file, &h.decl.name))
+                        }
+                        Node::Segment(SegmentId(s)) => {
+                            ns.segments.get(s as usize).map(|h| (h.file, &h.decl.name))
+                        }
                     };
                     if let Some((file, name)) = head {
                         diags.error(

@@ -43,10 +43,7 @@ impl Source {
                 let bytes = e.as_bytes();
                 let at = e.utf8_error().valid_up_to();
                 let valid = &bytes[..at];
-                let line_start = valid
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
                 let line_end = bytes[at..]
                     .iter()
                     .position(|&b| b == b'\n')
@@ -171,7 +168,11 @@ impl Limits {
     fn ceilings(&self) -> [(&'static str, usize, usize); 3] {
         use crate::limits::{MAX_CONDITION_NESTING, MAX_REFERENCE_DEPTH, REGEX_SIZE_LIMIT};
         [
-            ("condition_depth", self.condition_depth, MAX_CONDITION_NESTING),
+            (
+                "condition_depth",
+                self.condition_depth,
+                MAX_CONDITION_NESTING,
+            ),
             ("regex_size", self.regex_size, REGEX_SIZE_LIMIT),
             ("reference_depth", self.reference_depth, MAX_REFERENCE_DEPTH),
         ]

@@ -150,11 +150,7 @@ impl<'u> Linker<'u> {
             let entry = code_base
                 .checked_add(rule.entry)
                 .ok_or_else(|| malformed("rule entry out of range"))?;
-            self.out.rules.push(Rule {
-                name,
-                entry,
-                serve,
-            });
+            self.out.rules.push(Rule { name, entry, serve });
         }
         let rollout = match &flag.rollout {
             Some(split) => self.split(split, salt),

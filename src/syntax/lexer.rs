@@ -425,7 +425,10 @@ fn explain_unexpected(found: &str, rest: &str) -> (LexErrorKind, usize) {
             } else {
                 "conditions are joined with `or`"
             };
-            (LexErrorKind::Misspelled(written, hint), usize::from(doubled))
+            (
+                LexErrorKind::Misspelled(written, hint),
+                usize::from(doubled),
+            )
         }
         "'" => match line.find('\'') {
             Some(close) => (LexErrorKind::SingleQuoted, close + 1),

@@ -174,16 +174,21 @@ mod tests {
     fn siblings_do_not_add_up() {
         let n = MAX_CONDITION_NESTING;
         let deep = format!("{}x == 1{}", "(".repeat(n), ")".repeat(n));
-        let wide = vec![deep.as_str(); 10].join(" and ");
+        let wide = [deep.as_str(); 10].join(" and ");
         assert!(errors(&rule(&wide)).is_empty());
-        let nots = vec!["not x == 1"; 200].join(" and ");
+        let nots = ["not x == 1"; 200].join(" and ");
         assert!(errors(&rule(&nots)).is_empty());
     }
 
     #[test]
     fn values_at_the_limit_pass_and_one_more_fails() {
         let value = |k: usize| format!("{}1{}", "[".repeat(k), "]".repeat(k));
-        let flag = |k: usize| format!("flag f {{ variations {{ a: {}, b: 2 }} default a }}", value(k));
+        let flag = |k: usize| {
+            format!(
+                "flag f {{ variations {{ a: {}, b: 2 }} default a }}",
+                value(k)
+            )
+        };
         assert!(errors(&flag(MAX_VALUE_NESTING)).is_empty());
         assert_eq!(errors(&flag(MAX_VALUE_NESTING + 1)).len(), 1);
     }
