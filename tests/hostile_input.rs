@@ -739,3 +739,63 @@ fn the_deepest_program_the_checker_accepts_evaluates_on_a_small_stack() {
     assert_eq!(interpreted.as_deref(), Some("on"));
     assert_eq!(compiled, interpreted);
 }
+
+// ---- scale: time and output linear in the input ------------------------------
+
+/// Checks and renders `text`, failing when it takes more than `secs`
+/// (quadratic work on these inputs takes many minutes; linear, seconds).
+fn render_within(text: String, secs: u64) -> (usize, String) {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let sources = source(text);
+        let result = match check::check(&sources, &Limits::default()) {
+            Ok(_) => (0, String::new()),
+            Err(d) => (d.len(), check::render(&d, &sources)),
+        };
+        let _ = done.send(result);
+    });
+    wait.recv_timeout(std::time::Duration::from_secs(secs))
+        .expect("checked and rendered in linear time")
+}
+
+#[test]
+fn many_errors_on_one_long_line_are_reported_in_linear_time_and_space() {
+    let arms: Vec<String> = (0..100_000).map(|i| format!("v{i}: 0%,")).collect();
+    let text = format!("flag f {{ rollout split {{ {} }} }}\n", arms.join(" "));
+    let (errors, rendered) = render_within(text, 90);
+    // Every unknown variation is reported, plus the sum.
+    assert_eq!(errors, 100_001);
+    assert!(rendered.len() < errors * 1024, "{} bytes", rendered.len());
+    assert!(rendered.contains("(variations: on, off)"));
+
+    let (errors, rendered) =
+        render_within(format!("flag f {{ {} }}", "x = 1 ".repeat(100_000)), 90);
+    assert_eq!(errors, 100_000);
+    assert!(rendered.len() < errors * 1024, "{} bytes", rendered.len());
+    // Columns are still exact, far into the line.
+    let last = 12 + 6 * 99_999;
+    assert!(rendered.contains(&format!(
+        ":1:{last}: error: unexpected `=`; did you mean `==`?"
+    )));
+}
+
+#[test]
+fn many_variations_and_broken_items_are_checked_in_linear_time() {
+    let vars: Vec<String> = (0..100_000).map(|i| format!("v{i}: {i},")).collect();
+    let targets: Vec<String> = (0..20_000)
+        .map(|i| format!("target w{i} [\"k\"]"))
+        .collect();
+    let text = format!(
+        "flag f {{ variations {{ {} }} default v0 {} }}\n",
+        vars.join(" "),
+        targets.join(" ")
+    );
+    let (errors, rendered) = render_within(text, 90);
+    assert_eq!(errors, 20_000);
+    assert!(
+        rendered.contains("and 99984 more)"),
+        "variation lists are cut short"
+    );
+    let (errors, _) = render_within("flag a { default }\n".repeat(50_000), 90);
+    assert_eq!(errors, 50_000);
+}

@@ -82,10 +82,22 @@ impl Graph {
                             let from = self.index(node);
                             cyclic[from] = true;
                             let start = stack.iter().position(|(s, _)| *s == r.to).unwrap_or(0);
-                            let mut path: Vec<String> = stack[start..]
-                                .iter()
-                                .map(|(s, _)| ns.describe(*s))
-                                .collect();
+                            let on_cycle = &stack[start..];
+                            // A long cycle is named by its ends: describing
+                            // every member of every cycle would be quadratic.
+                            let mut path: Vec<String> = if on_cycle.len() > 12 {
+                                let mut ends: Vec<String> =
+                                    on_cycle[..5].iter().map(|(s, _)| ns.describe(*s)).collect();
+                                ends.push(format!("… {} more …", on_cycle.len() - 10));
+                                ends.extend(
+                                    on_cycle[on_cycle.len() - 5..]
+                                        .iter()
+                                        .map(|(s, _)| ns.describe(*s)),
+                                );
+                                ends
+                            } else {
+                                on_cycle.iter().map(|(s, _)| ns.describe(*s)).collect()
+                            };
                             path.push(ns.describe(r.to));
                             diags.error(
                                 r.file,

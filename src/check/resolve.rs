@@ -77,11 +77,11 @@ impl Lowering<'_, '_> {
         let mut arms: Vec<(VariationId, u32)> = Vec::new();
         let mut ok = true;
         let mut total: u64 = 0;
-        for (i, arm) in split.arms.iter().enumerate() {
+        // A set, not a scan of the earlier arms: a split may have many.
+        let mut named: HashSet<&str> = HashSet::with_capacity(split.arms.len());
+        for arm in &split.arms {
             total = total.saturating_add(u64::from(arm.weight));
-            let again = split.arms[..i]
-                .iter()
-                .any(|earlier| earlier.variation.name == arm.variation.name);
+            let again = !named.insert(arm.variation.name.as_str());
             if again {
                 self.diags.error(
                     file,

@@ -81,7 +81,10 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
 /// (`flag NAME {` or `segment NAME {`; neither shape occurs inside an item).
 fn resync_point(tokens: &[lexer::Spanned<'_>], at: usize) -> Option<usize> {
     use lexer::Token;
-    (0..tokens.len()).find(|&i| {
+    // Tokens are in source order: start the search after `at`, not at the
+    // first token (with many broken items, that would be quadratic).
+    let first = tokens.partition_point(|t| t.0 <= at);
+    (first..tokens.len()).find(|&i| {
         tokens[i].0 > at
             && matches!(tokens[i].1, Token::Flag | Token::Segment)
             && matches!(tokens.get(i + 1), Some((_, Token::Ident(_), _)))
