@@ -273,11 +273,10 @@ fn refuse_output(output: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
             output.display()
         )))
     };
-    let meta = match fs::symlink_metadata(output) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        // Anything else (no permission...) surfaces when writing.
-        Err(_) => return Ok(()),
+    // Nothing there is fine; any other failure to look (no permission...)
+    // surfaces when writing.
+    let Ok(meta) = fs::symlink_metadata(output) else {
+        return Ok(());
     };
     if let Some(kind) = snapshot::not_replaceable(&meta) {
         return refuse(&format!("it is {kind}, not a regular file"));

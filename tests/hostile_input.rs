@@ -329,6 +329,8 @@ fn a_file_that_is_not_utf8_names_the_line_of_its_first_bad_byte() {
         shown.lines().nth(2).is_some_and(|l| l.ends_with('^')),
         "{shown}"
     );
+    let bom = Source::from_bytes("bom.flags", b"\xef\xbb\xbfflag \xff".to_vec()).expect_err("bad");
+    assert_eq!((bom.line, bom.column), (1, 6), "the BOM is no column");
     let ok = Source::from_bytes("ok.flags", "\u{feff}flag é".into()).expect("UTF-8");
     assert_eq!(ok.text, "\u{feff}flag é");
 }

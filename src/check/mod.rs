@@ -48,16 +48,21 @@ impl Source {
                     .iter()
                     .position(|&b| b == b'\n')
                     .map_or(bytes.len(), |i| at + i);
-                // The prefix is valid UTF-8: count its characters for the column.
+                // The prefix is valid UTF-8: count its characters for the
+                // column (a byte-order mark opening the file is no column).
                 let before = std::str::from_utf8(&bytes[line_start..at]).unwrap_or("");
+                let bom = line_start == 0 && before.starts_with(crate::syntax::lexer::BOM);
+                let before = if bom { &before[3..] } else { before };
                 Err(NotUtf8 {
                     name,
                     line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
                     column: before.chars().count() + 1,
                     byte: bytes[at],
-                    line_text: String::from_utf8_lossy(&bytes[line_start..line_end])
-                        .trim_end_matches('\r')
-                        .to_string(),
+                    line_text: String::from_utf8_lossy(
+                        &bytes[line_start + if bom { 3 } else { 0 }..line_end],
+                    )
+                    .trim_end_matches('\r')
+                    .to_string(),
                 })
             }
         }
