@@ -132,3 +132,49 @@ fn source(text: &str) -> Source {
         text: text.to_string(),
     }
 }
+
+/// The building blocks of [`shape_text`]: fragments of rule text that nest
+/// (brackets, `not`), widen (atoms, rules, flags, arms, variations) or close
+/// what was opened.
+const FRAGMENTS: [&str; 16] = [
+    "(",
+    ")",
+    "not ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "x == 1 and ",
+    "flag f { ",
+    "rule if ",
+    " => on ",
+    "variations { a: ",
+    "split { on: 50%, off: 50% } ",
+    "on: 0%, ",
+    "segment s { match ",
+    "flag g is on or ",
+];
+
+/// A structure-aware reading of fuzz bytes as a rule file: each pair of
+/// bytes names a fragment and how often to repeat it (up to 65,536 times),
+/// so a few bytes make files tens of thousands of levels deep or wide —
+/// the shapes that once overflowed the stack — and libFuzzer mutates the
+/// shape rather than the characters. Capped at [`MAX_INPUT`].
+pub fn shape_text(data: &[u8]) -> String {
+    let mut out = String::new();
+    for pair in data.chunks(2) {
+        let fragment = FRAGMENTS[usize::from(pair[0]) % FRAGMENTS.len()];
+        let n = usize::from(pair.get(1).copied().unwrap_or(0));
+        let times = (1 + n * n).min((MAX_INPUT - out.len()) / fragment.len());
+        out.push_str(&fragment.repeat(times));
+        if out.len() + 32 > MAX_INPUT {
+            break;
+        }
+    }
+    out
+}
+
+/// [`parse_check`] on the file [`shape_text`] builds from `data`.
+pub fn parse_shapes(data: &[u8]) {
+    parse_check(shape_text(data).as_bytes());
+}
