@@ -73,7 +73,11 @@ fn main() {
     let (apply, applied) = time(runs, || {
         snapshot::apply_patch_to(&base, &patch).expect("the patch applies")
     });
-    assert_eq!(applied.to_bytes(), next.to_bytes(), "the patch reproduces v2");
+    assert_eq!(
+        applied.to_bytes(),
+        next.to_bytes(),
+        "the patch reproduces v2"
+    );
     let (load, _) = time(runs, || {
         snapshot::from_bytes(&base_bytes).expect("the snapshot loads")
     });

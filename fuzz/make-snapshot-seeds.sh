@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the seed corpus of the snapshot_load fuzz target:
 # corpus/fuzz/snapshot_load/*.snap, one snapshot per valid rule file of the
-# parse_check seeds, plus one of all of corpus/example/ when it exists.
+# parse_check seeds, plus one of all of corpus/example/ when it exists; and the
+# patches of the patch_apply target (corpus/fuzz/patch_apply/*.patch, made by
+# fuzz/harness/patch.rs through tests/fuzz_seeds.rs).
 # Run it after any change of the snapshot format, then commit the .snap files;
 # `cargo test --test fuzz_seeds` fails while they are missing or stale.
 set -euo pipefail
@@ -26,4 +28,6 @@ done
 if compgen -G "corpus/example/*.flags" >/dev/null; then
     compile example corpus/example/*.flags
 fi
-ls -l "$out"
+rm -f corpus/fuzz/patch_apply/*.patch
+VEXIL_WRITE_PATCH_SEEDS=1 cargo test --release --quiet --test fuzz_seeds patch_seeds
+ls -l "$out" corpus/fuzz/patch_apply

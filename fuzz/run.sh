@@ -15,7 +15,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(parse_check differential snapshot_load); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(parse_check parse_shapes differential snapshot_load patch_apply); fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz/run.sh: installing cargo-fuzz" >&2
@@ -33,13 +33,21 @@ for target in "${targets[@]}"; do
     fi
     # The dictionary speaks the rule language; snapshots are binary.
     dict=()
-    max_len=${FUZZ_MAX_LEN:-4096}
-    if [ "$target" = snapshot_load ]; then
-        # Snapshot seeds run to tens of KiB; let mutations keep them whole.
-        max_len=${FUZZ_MAX_LEN:-65536}
-    else
-        dict=(-dict=dicts/flags.dict)
-    fi
+    case "$target" in
+        parse_check)
+            # Up to 1 MiB (the harness's cap): deep nesting only crashes big.
+            max_len=${FUZZ_MAX_LEN:-1048576}
+            dict=(-dict=dicts/flags.dict) ;;
+        parse_shapes)
+            # Each byte pair repeats a fragment up to 65,536 times.
+            max_len=${FUZZ_MAX_LEN:-256} ;;
+        differential)
+            max_len=${FUZZ_MAX_LEN:-65536}
+            dict=(-dict=dicts/flags.dict) ;;
+        *)
+            # Snapshot and patch seeds run to KiBs; let mutations keep them whole.
+            max_len=${FUZZ_MAX_LEN:-65536} ;;
+    esac
     before=$(ls "artifacts/$target")
     echo "== $target: ${seconds}s from $(ls "$work" | wc -l) inputs" >&2
     # --debug-assertions: arithmetic overflow panics too.

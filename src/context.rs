@@ -181,10 +181,24 @@ impl Context {
         Ok(context)
     }
 
-    /// Parses JSON text into a context.
+    /// Parses JSON text into a context. Text nested deeper than
+    /// [`MAX_VALUE_NESTING`](crate::limits::MAX_VALUE_NESTING) (the context
+    /// object itself counting as one level) is refused before it is parsed.
     pub fn from_json_str(text: &str) -> Result<Context, ContextError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ContextError::Json(e.to_string()))?;
+        let limit = crate::limits::MAX_VALUE_NESTING;
+        if let Some(at) = nested_deeper_than(text, limit) {
+            return Err(ContextError::Json(format!(
+                "nested deeper than {limit} levels (the limit for JSON values) at byte {}",
+                at + 1
+            )));
+        }
+        // The scan above bounds the recursion; serde_json's own limit (127)
+        // would refuse a context exactly at the limit.
+        let mut de = serde_json::Deserializer::from_str(text);
+        de.disable_recursion_limit();
+        let value = serde::Deserialize::deserialize(&mut de)
+            .and_then(|v: serde_json::Value| de.end().map(|()| v))
+            .map_err(|e| ContextError::Json(e.to_string()))?;
         Context::from_json(&value)
     }
 
@@ -344,6 +358,38 @@ impl Context {
             serde_json::Value::Null => Slot::Other,
         })
     }
+}
+
+/// The byte offset of the first `[` or `{` (outside strings) that opens
+/// level `limit + 1`, if any. Not a JSON validator: malformed text is left
+/// to the parser.
+fn nested_deeper_than(text: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[inline]

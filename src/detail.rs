@@ -125,27 +125,78 @@ impl<'a> Detail<'a> {
         }
     }
 
-    /// Writes the SPEC §3 JSON line for flag `key` (without a newline).
+    /// Writes the SPEC §3 JSON line for flag `key` (without a newline):
+    /// `{"flag","value","variation","reason","rule","error"}` in that order,
+    /// absent fields left out. Written straight into `out`: no map is built
+    /// and the value is not cloned.
     pub fn write_json_line(&self, key: &str, out: &mut String) {
         use fmt::Write;
-        let mut obj = serde_json::Map::new();
-        obj.insert("flag".into(), key.into());
-        obj.insert(
-            "value".into(),
-            self.value.cloned().unwrap_or(serde_json::Value::Null),
-        );
-        if let Some(v) = self.variation {
-            obj.insert("variation".into(), v.into());
+        out.push_str("{\"flag\":");
+        json_string(key, out);
+        out.push_str(",\"value\":");
+        match self.value {
+            // `Value`'s Display is its compact JSON text.
+            Some(v) => {
+                let _ = write!(out, "{v}");
+            }
+            None => out.push_str("null"),
         }
-        obj.insert("reason".into(), self.reason.as_str().into());
-        if let Some(m) = self.matched {
-            obj.insert("rule".into(), m.to_string().into());
+        if let Some(v) = self.variation {
+            out.push_str(",\"variation\":");
+            json_string(v, out);
+        }
+        out.push_str(",\"reason\":\"");
+        out.push_str(self.reason.as_str());
+        out.push('"');
+        match self.matched {
+            Some(Matched::Rule {
+                name: Some(name), ..
+            }) => {
+                out.push_str(",\"rule\":");
+                json_string(name, out);
+            }
+            // `target`, `rollout` and `rule#N` need no escaping.
+            Some(m) => {
+                let _ = write!(out, ",\"rule\":\"{m}\"");
+            }
+            None => {}
         }
         if let Some(e) = self.error {
-            obj.insert("error".into(), e.as_str().into());
+            out.push_str(",\"error\":\"");
+            out.push_str(e.as_str());
+            out.push('"');
         }
-        let _ = write!(out, "{}", serde_json::Value::Object(obj));
+        out.push('}');
     }
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn json_string(s: &str, out: &mut String) {
+    use fmt::Write;
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -177,5 +228,37 @@ mod tests {
             line,
             r#"{"flag":"f","value":true,"variation":"on","reason":"TARGETING_MATCH","rule":"rule#3"}"#
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let awkward = "q\"b\\n\nr\rt\tb\u{8}f\u{c}z\u{0}\u{1f}\u{7f}é\u{1F600}/";
+        let mut line = String::new();
+        json_string(awkward, &mut line);
+        assert_eq!(line, serde_json::Value::from(awkward).to_string());
+        let value = serde_json::json!({"a": [1, 2.5, "x\"y"], "b": null});
+        let d = Detail {
+            value: Some(&value),
+            variation: Some(awkward),
+            reason: Reason::Split,
+            matched: Some(Matched::Rule {
+                index: 0,
+                name: Some(awkward),
+            }),
+            error: None,
+        };
+        line.clear();
+        d.write_json_line(awkward, &mut line);
+        let parsed: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(parsed["flag"], awkward);
+        assert_eq!(parsed["variation"], awkward);
+        assert_eq!(parsed["rule"], awkward);
+        assert_eq!(parsed["value"], value);
+        assert_eq!(parsed["reason"], "SPLIT");
+        let keys: Vec<&str> = parsed
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["flag", "value", "variation", "reason", "rule"]);
     }
 }

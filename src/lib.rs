@@ -4,10 +4,11 @@
 //! source → [`syntax`] → [`check`] → [`compile`] → [`snapshot`] → [`eval`],
 //! with [`interp`], the reference interpreter, beside `eval`. [`context`] and
 //! [`detail`] are the input and output of every evaluation; [`values`] holds
-//! the semantics both evaluators share (versions, instants, buckets).
-//! [`engine`] is what a user holds: the serving snapshot and owned answers.
-//! Behind features: `protocol` (`net`), the propagation wire protocol, and
-//! `sdk` (`sdk`), the engine fed over the network by an origin or relay.
+//! the semantics both evaluators share (versions, instants, buckets);
+//! [`limits`] holds every hard limit, once. [`engine`] is what a user holds:
+//! the serving snapshot and owned answers. Behind features: `protocol`
+//! (`net`), the propagation wire protocol; `sdk` (`sdk`), the engine fed over
+//! the network by an origin or relay; `server` (`server`), origin and relay.
 #![deny(missing_docs)]
 
 pub mod check;
@@ -17,6 +18,7 @@ pub mod detail;
 pub mod engine;
 pub mod eval;
 pub mod interp;
+pub mod limits;
 #[cfg(feature = "net")]
 pub mod protocol;
 #[cfg(feature = "sdk")]

@@ -301,9 +301,13 @@ struct EvalArgs {
         conflicts_with = "contexts"
     )]
     context: Option<String>,
-    /// A file of contexts, one JSON object per line (blank lines skipped).
+    /// A file of contexts, one JSON object per line (blank lines skipped);
+    /// `-` reads standard input. Read and answered one line at a time.
     #[arg(long = "contexts")]
     contexts: Option<PathBuf>,
+    /// Caps for `--rules` (a snapshot was checked when it was compiled).
+    #[command(flatten)]
+    caps: Caps,
 }
 
 /// How diagnostics are printed.
@@ -339,15 +343,39 @@ struct Caps {
 }
 
 impl Caps {
-    fn limits(self) -> Limits {
-        Limits {
+    /// The caps, refused (a usage error) when one is above its hard ceiling:
+    /// `--max-regex-size` above the snapshot loader's regex limit would write
+    /// snapshots that no reader loads.
+    fn limits(self) -> Result<Limits, Failure> {
+        let limits = Limits {
             rules_per_flag: self.max_rules,
             atoms_per_condition: self.max_atoms,
             condition_depth: self.max_depth,
             list_values: self.max_list,
             regex_size: self.max_regex_size,
             reference_depth: self.max_chain,
-        }
+        };
+        limits.validate().map_err(|e| {
+            let (option, why) = match e.cap {
+                "regex_size" => (
+                    "--max-regex-size",
+                    "the regex size limit every snapshot reader compiles with",
+                ),
+                "condition_depth" => (
+                    "--max-depth",
+                    "the parser's nesting limit for one condition",
+                ),
+                _ => ("--max-chain", "the reference depth evaluation follows"),
+            };
+            Failure {
+                message: format!(
+                    "vexil: {option} {} is above its hard ceiling of {} ({why})",
+                    e.value, e.ceiling
+                ),
+                status: 2,
+            }
+        })?;
+        Ok(limits)
     }
 }
 
@@ -370,7 +398,7 @@ fn main() -> ExitCode {
             files,
             caps,
             format,
-        } => run_check(&files, caps.limits(), format),
+        } => caps.limits().and_then(|l| run_check(&files, l, format)),
         Command::Compile {
             files,
             output,
@@ -378,14 +406,9 @@ fn main() -> ExitCode {
             environment,
             caps,
             format,
-        } => run_compile(
-            &files,
-            &output,
-            snapshot_version,
-            environment,
-            caps.limits(),
-            format,
-        ),
+        } => caps
+            .limits()
+            .and_then(|l| run_compile(&files, &output, snapshot_version, environment, l, format)),
         Command::Eval(args) => run_eval(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => run_serve(args),
@@ -399,7 +422,9 @@ fn main() -> ExitCode {
             deny,
             format,
             caps,
-        } => run_lint(&files, deny, format, caps.limits()),
+        } => caps
+            .limits()
+            .and_then(|l| run_lint(&files, deny, format, l)),
         #[cfg(feature = "sdk")]
         Command::Watch(args) => run_watch(args),
     };
@@ -418,17 +443,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads rule files as bytes: one that is not UTF-8 is an error naming the
+/// file and the line of its first bad byte.
 fn read_sources(files: &[PathBuf]) -> Result<Vec<Source>, Failure> {
     files
         .iter()
         .map(|path| {
-            let text = fs::read_to_string(path).map_err(|e| {
+            let bytes = fs::read(path).map_err(|e| {
                 Failure::input(format!("vexil: cannot read {}: {e}", path.display()))
             })?;
-            Ok(Source {
-                name: path.display().to_string(),
-                text,
-            })
+            Source::from_bytes(path.display().to_string(), bytes)
+                .map_err(|e| Failure::input(format!("{e}\nvexil: 1 error found\n")))
         })
         .collect()
 }
@@ -491,6 +516,7 @@ fn run_compile(
     limits: Limits,
     format: Format,
 ) -> Result<(), Failure> {
+    refuse_output(output, files)?;
     let (_, ruleset) = build(files, limits, format)?;
     let meta = SnapshotMeta {
         version,
@@ -654,32 +680,89 @@ fn run_inspect(path: &Path, json: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
 }
 
-fn load_contexts(args: &EvalArgs) -> Result<Vec<Context>, Failure> {
+/// Refuses an output path that is not a regular file (or a symbolic link,
+/// which the rename replaces) or nothing: a directory, a device, a FIFO, a
+/// socket; and one that is one of the input files (same device and inode).
+/// Checked before compiling, so nothing is written; `snapshot::write_file`
+/// checks the kind of file again right before it renames.
+fn refuse_output(output: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
+    let refuse = |why: &str| {
+        Err(Failure::input(format!(
+            "vexil: refusing to write the snapshot to {}: {why}",
+            output.display()
+        )))
+    };
+    // Nothing there is fine; any other failure to look (no permission...)
+    // surfaces when writing.
+    let Ok(meta) = fs::symlink_metadata(output) else {
+        return Ok(());
+    };
+    if let Some(kind) = snapshot::not_replaceable(&meta) {
+        return refuse(&format!("it is {kind}, not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        for input in inputs {
+            if let Ok(m) = fs::metadata(input) {
+                if m.dev() == meta.dev() && m.ino() == meta.ino() {
+                    return refuse(&format!(
+                        "it is the input file {} (give another -o path)",
+                        input.display()
+                    ));
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = inputs;
+    Ok(())
+}
+
+/// Calls `answer` for each context of `--context` or `--contexts`, in order.
+/// A `--contexts` file (or `-`, standard input) is read one line at a time,
+/// so memory stays bounded by the longest line; blank lines are skipped and
+/// an invalid line is an error naming its file and line number.
+fn for_each_context(
+    args: &EvalArgs,
+    mut answer: impl FnMut(&Context) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    use std::io::BufRead;
     if let Some(text) = &args.context {
         let context = Context::from_json_str(text)
             .map_err(|e| Failure::input(format!("vexil: invalid --context: {e}")))?;
-        return Ok(vec![context]);
+        return answer(&context);
     }
     let Some(path) = &args.contexts else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let text = fs::read_to_string(path)
-        .map_err(|e| Failure::input(format!("vexil: cannot read {}: {e}", path.display())))?;
-    let mut contexts = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    let name = path.display();
+    let cannot_read = |e: io::Error| Failure::input(format!("vexil: cannot read {name}: {e}"));
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(io::BufReader::new(
+            fs::File::open(path).map_err(cannot_read)?,
+        ))
+    };
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(cannot_read)? == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let invalid = |e: &dyn std::fmt::Display| {
+            Failure::input(format!("vexil: {name}:{number}: invalid context: {e}"))
+        };
+        let text = std::str::from_utf8(&line).map_err(|_| invalid(&"not UTF-8"))?;
+        if text.trim().is_empty() {
             continue;
         }
-        let context = Context::from_json_str(line).map_err(|e| {
-            Failure::input(format!(
-                "vexil: {}:{}: invalid context: {e}",
-                path.display(),
-                i + 1
-            ))
-        })?;
-        contexts.push(context);
+        let context = Context::from_json_str(text).map_err(|e| invalid(&e))?;
+        answer(&context)?;
     }
-    Ok(contexts)
 }
 
 fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
@@ -693,13 +776,12 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
                 })?
                 .into_ruleset()
         }
-        None => build(&args.rules, Limits::default(), Format::Text)?.1,
+        None => build(&args.rules, args.caps.limits()?, Format::Text)?.1,
     };
-    let contexts = load_contexts(args)?;
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     let mut line = String::new();
-    for context in &contexts {
+    for_each_context(args, |context| {
         let prepared = ruleset.prepare(context);
         if args.flags.is_empty() {
             for (key, detail) in prepared.all() {
@@ -716,7 +798,8 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
                 write_out(&mut out, &line)?;
             }
         }
-    }
+        Ok(())
+    })?;
     out.flush()
         .map_err(|e| Failure::input(format!("vexil: cannot write output: {e}")))
 }
@@ -789,7 +872,7 @@ fn run_serve(args: ServeArgs) -> Result<(), Failure> {
             max_age: None,
         },
         max_body: args.max_body_bytes,
-        limits: args.caps.limits(),
+        limits: args.caps.limits()?,
         hub: vexil::server::hub::HubConfig {
             channel_capacity: args.stream_buffer.max(1),
             ..Default::default()

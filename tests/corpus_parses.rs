@@ -168,10 +168,18 @@ fn example_contexts_are_json_objects() {
 /// and their errors are the checker's to find.
 const SYNTAX_ERRORS: &[&str] = &[
     "bad-escape",
+    "condition-nested-too-deep",
     "keyword-as-attribute",
     "keyword-as-flag-name",
+    "negative-percent",
+    "non-ascii-name",
+    "number-overflow",
+    "number-underflow",
     "percent-three-decimals",
+    "single-equals",
+    "single-quoted-string",
     "unterminated-string",
+    "variation-nested-too-deep",
 ];
 
 /// Error files whose mistake is lexical or grammatical must fail to parse at

@@ -1,5 +1,6 @@
 //! Replays the committed fuzz corpus: every file in `corpus/fuzz/parse_check/`
-//! through parse, check and render, every file in `corpus/fuzz/differential/`
+//! through parse, check and render (and every recipe in
+//! `corpus/fuzz/parse_shapes/` the same way), every file in `corpus/fuzz/differential/`
 //! through the interpreter-versus-compiled comparison. The checks are the fuzz
 //! targets' own (`fuzz/harness/rules.rs`), so a crash input saved to the corpus
 //! is a regression test from then on.
@@ -50,6 +51,45 @@ fn parse_check_corpus_never_panics() {
 }
 
 #[test]
+fn parse_shapes_corpus_never_panics() {
+    replay("parse_shapes", rules::parse_shapes);
+}
+
+#[test]
 fn differential_corpus_agrees() {
     replay("differential", rules::differential);
+}
+
+/// The structure-aware target's recipes, from bytes naming deep and wide
+/// shapes: each would have overflowed the stack before the nesting limits.
+#[test]
+fn parse_shapes_recipes_never_panic() {
+    let on_small_stack = |recipe: Vec<u8>| {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || rules::parse_shapes(&recipe))
+            .expect("thread spawns")
+            .join()
+            .is_ok()
+    };
+    let recipes: Vec<Vec<u8>> = vec![
+        // flag f { rule if ((((... 65,536 deep
+        vec![8, 0, 9, 0, 0, 255, 7, 0],
+        // 65,536 nots
+        vec![8, 0, 9, 0, 2, 255],
+        // a variation 65,536 arrays deep, closed
+        vec![8, 0, 11, 0, 3, 255, 4, 255, 6, 0, 6, 0],
+        // wide: thousands of atoms, arms, flags
+        vec![8, 0, 9, 0, 7, 255, 10, 0, 12, 0, 13, 255, 6, 0, 8, 200],
+        // a segment whose match nests and refers to flags
+        vec![14, 0, 0, 100, 15, 100, 2, 100, 1, 100, 6, 0],
+    ];
+    for recipe in recipes {
+        let text = rules::shape_text(&recipe);
+        assert!(
+            text.len() > 10_000,
+            "the recipe {recipe:?} builds a big file"
+        );
+        assert!(on_small_stack(recipe.clone()), "{recipe:?} panicked");
+    }
 }

@@ -12,8 +12,14 @@ use vexil::context::Context;
 use vexil::detail::Detail;
 use vexil::interp;
 
-/// Inputs larger than this are skipped: they only slow the fuzzer down.
-pub const MAX_INPUT: usize = 64 * 1024;
+/// `parse_check` inputs larger than this are skipped. 1 MiB: big enough for
+/// the nesting that once overflowed the stack (tens of thousands of `(`,
+/// `not` or `[`), which `fuzz/run.sh` lets libFuzzer grow to.
+pub const MAX_INPUT: usize = 1 << 20;
+
+/// `differential` inputs larger than this are skipped: evaluation of huge
+/// files only slows the fuzzer down.
+pub const MAX_DIFFERENTIAL_INPUT: usize = 64 * 1024;
 
 /// The file name the fuzzed text is checked under.
 pub const SOURCE_NAME: &str = "fuzz.flags";
@@ -41,7 +47,9 @@ pub fn parse_check(data: &[u8]) {
         Err(diagnostics) => {
             assert!(!diagnostics.is_empty(), "check failed with no diagnostic");
             let rendered = check::render(&diagnostics, &sources);
-            for d in &diagnostics {
+            // The first ones suffice: `location` and `contains` are linear,
+            // and a 1 MiB input can hold many thousands of errors.
+            for d in diagnostics.iter().take(64) {
                 assert_eq!(
                     d.file, 0,
                     "diagnostic names a file that was not given: {d:?}"
@@ -66,7 +74,7 @@ pub fn parse_check(data: &[u8]) {
 /// the text checks and the context is valid, asserts that the reference
 /// interpreter and the compiled evaluator agree on every flag.
 pub fn differential(data: &[u8]) {
-    if data.len() > MAX_INPUT {
+    if data.len() > MAX_DIFFERENTIAL_INPUT {
         return;
     }
     let Some(nul) = data.iter().position(|&b| b == 0) else {
@@ -123,4 +131,50 @@ fn source(text: &str) -> Source {
         name: SOURCE_NAME.to_string(),
         text: text.to_string(),
     }
+}
+
+/// The building blocks of [`shape_text`]: fragments of rule text that nest
+/// (brackets, `not`), widen (atoms, rules, flags, arms, variations) or close
+/// what was opened.
+const FRAGMENTS: [&str; 16] = [
+    "(",
+    ")",
+    "not ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "x == 1 and ",
+    "flag f { ",
+    "rule if ",
+    " => on ",
+    "variations { a: ",
+    "split { on: 50%, off: 50% } ",
+    "on: 0%, ",
+    "segment s { match ",
+    "flag g is on or ",
+];
+
+/// A structure-aware reading of fuzz bytes as a rule file: each pair of
+/// bytes names a fragment and how often to repeat it (up to 65,536 times),
+/// so a few bytes make files tens of thousands of levels deep or wide —
+/// the shapes that once overflowed the stack — and libFuzzer mutates the
+/// shape rather than the characters. Capped at [`MAX_INPUT`].
+pub fn shape_text(data: &[u8]) -> String {
+    let mut out = String::new();
+    for pair in data.chunks(2) {
+        let fragment = FRAGMENTS[usize::from(pair[0]) % FRAGMENTS.len()];
+        let n = usize::from(pair.get(1).copied().unwrap_or(0));
+        let times = (1 + n * n).min((MAX_INPUT - out.len()) / fragment.len());
+        out.push_str(&fragment.repeat(times));
+        if out.len() + 32 > MAX_INPUT {
+            break;
+        }
+    }
+    out
+}
+
+/// [`parse_check`] on the file [`shape_text`] builds from `data`.
+pub fn parse_shapes(data: &[u8]) {
+    parse_check(shape_text(data).as_bytes());
 }

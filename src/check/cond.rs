@@ -91,11 +91,12 @@ fn lower(
                     ),
                 );
             }
-            let lowered = lower(inner, depth, cx, budget);
+            // Over the cap, the inside is not lowered: one error is enough,
+            // and nothing deeper is walked.
             if over {
                 None
             } else {
-                lowered
+                lower(inner, depth, cx, budget)
             }
         }
         ast::Cond::Atom(atom) => {
@@ -405,7 +406,7 @@ fn regex_literal(pattern: &str, span: Span, cx: &mut CondCx<'_, '_>) -> Option<r
                 cx.file,
                 span,
                 format!(
-                    "regex is too big: it compiles to more than {limit} bytes (the limit); simplify it"
+                    "regex is too big: it compiles to more than {limit} bytes (the limit); Unicode classes are large, so prefer ASCII ones such as `(?-u:\\w)`, `[a-zA-Z0-9_]` or `[0-9]`, or simplify it"
                 ),
             );
             None

@@ -13,6 +13,7 @@ use super::cond::Ref;
 use super::diagnostic::Diags;
 use super::names::{Namespace, Node};
 use super::program::{FlagId, SegmentId};
+use crate::limits::MAX_REFERENCE_DEPTH;
 
 /// The references out of every flag and segment, in source order.
 pub(crate) struct Graph {
@@ -56,6 +57,9 @@ impl Graph {
         let mut chain = vec![0usize; n];
         // Segments: nesting depth.
         let mut nesting = vec![0usize; n];
+        // Both: the most flags and segments on one path of references from
+        // here (itself included), which is how deep evaluation recurses.
+        let mut path = vec![0usize; n];
         let mut stack: Vec<(Node, usize)> = Vec::new();
 
         for &root in &ns.order {
@@ -78,10 +82,22 @@ impl Graph {
                             let from = self.index(node);
                             cyclic[from] = true;
                             let start = stack.iter().position(|(s, _)| *s == r.to).unwrap_or(0);
-                            let mut path: Vec<String> = stack[start..]
-                                .iter()
-                                .map(|(s, _)| ns.describe(*s))
-                                .collect();
+                            let on_cycle = &stack[start..];
+                            // A long cycle is named by its ends: describing
+                            // every member of every cycle would be quadratic.
+                            let mut path: Vec<String> = if on_cycle.len() > 12 {
+                                let mut ends: Vec<String> =
+                                    on_cycle[..5].iter().map(|(s, _)| ns.describe(*s)).collect();
+                                ends.push(format!("… {} more …", on_cycle.len() - 10));
+                                ends.extend(
+                                    on_cycle[on_cycle.len() - 5..]
+                                        .iter()
+                                        .map(|(s, _)| ns.describe(*s)),
+                                );
+                                ends
+                            } else {
+                                on_cycle.iter().map(|(s, _)| ns.describe(*s)).collect()
+                            };
                             path.push(ns.describe(r.to));
                             diags.error(
                                 r.file,
@@ -106,6 +122,35 @@ impl Graph {
                 }
                 if cyclic[i] {
                     continue;
+                }
+                let longest = refs
+                    .iter()
+                    .map(|r| path[self.index(r.to)])
+                    .max()
+                    .unwrap_or(0);
+                path[i] = longest.saturating_add(1);
+                // Reported where the path first grows too long, not again at
+                // every definition above it.
+                if path[i] > MAX_REFERENCE_DEPTH + 1 && longest <= MAX_REFERENCE_DEPTH + 1 {
+                    let head = match node {
+                        Node::Flag(FlagId(f)) => {
+                            ns.flags.get(f as usize).map(|h| (h.file, &h.decl.name))
+                        }
+                        Node::Segment(SegmentId(s)) => {
+                            ns.segments.get(s as usize).map(|h| (h.file, &h.decl.name))
+                        }
+                    };
+                    if let Some((file, name)) = head {
+                        diags.error(
+                            file,
+                            name.span,
+                            format!(
+                                "{} starts a chain of {} references through segments and prerequisites, more than the {MAX_REFERENCE_DEPTH} evaluation follows; shorten it",
+                                ns.describe(node),
+                                path[i] - 1
+                            ),
+                        );
+                    }
                 }
                 // Chain depth counts direct prerequisites only (`flag F is V`
                 // written in the flag's own rules); segments nest separately.

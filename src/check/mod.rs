@@ -31,7 +31,91 @@ pub struct Source {
     pub text: String,
 }
 
+impl Source {
+    /// A source from the bytes of a file. A file must be UTF-8 (a leading
+    /// byte-order mark is fine: the lexer skips it); otherwise the error
+    /// names the file and the line and column of the first bad byte.
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Result<Source, NotUtf8> {
+        let name = name.into();
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { name, text }),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let at = e.utf8_error().valid_up_to();
+                let valid = &bytes[..at];
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let line_end = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |i| at + i);
+                // The prefix is valid UTF-8: count its characters for the
+                // column (a byte-order mark opening the file is no column).
+                let before = std::str::from_utf8(&bytes[line_start..at]).unwrap_or("");
+                let bom = line_start == 0 && before.starts_with(crate::syntax::lexer::BOM);
+                let before = if bom { &before[3..] } else { before };
+                Err(NotUtf8 {
+                    name,
+                    line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                    column: before.chars().count() + 1,
+                    byte: bytes[at],
+                    line_text: String::from_utf8_lossy(
+                        &bytes[line_start + if bom { 3 } else { 0 }..line_end],
+                    )
+                    .trim_end_matches('\r')
+                    .to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// A source file that is not UTF-8: where its first bad byte is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// The file name as given.
+    pub name: String,
+    /// 1-based line of the first byte that is not UTF-8.
+    pub line: usize,
+    /// 1-based column (in characters) of that byte.
+    pub column: usize,
+    /// The byte.
+    pub byte: u8,
+    /// The line, with invalid bytes shown as U+FFFD.
+    pub line_text: String,
+}
+
+impl std::fmt::Display for NotUtf8 {
+    /// Renders like a diagnostic: header, the line, a caret under the byte.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let number = self.line.to_string();
+        let pad: String = self
+            .line_text
+            .chars()
+            .take(self.column - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        writeln!(
+            f,
+            "{}:{}:{}: error: invalid UTF-8 (byte 0x{:02X}); rule files must be UTF-8 text",
+            self.name, self.line, self.column, self.byte
+        )?;
+        writeln!(f, " {number} | {}", self.line_text)?;
+        write!(f, " {:width$} | {pad}^", "", width = number.len())
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
+
 /// Complexity caps (SPEC §1); each is an inclusive maximum.
+///
+/// Every cap may be lowered freely. Three may be raised only up to a hard
+/// ceiling of [`crate::limits`] ([`Limits::validate`] says which is over):
+/// `condition_depth` up to [`MAX_CONDITION_NESTING`](crate::limits::MAX_CONDITION_NESTING),
+/// `regex_size` up to [`REGEX_SIZE_LIMIT`](crate::limits::REGEX_SIZE_LIMIT)
+/// (what the snapshot loader compiles regexes with) and `reference_depth`
+/// up to [`MAX_REFERENCE_DEPTH`](crate::limits::MAX_REFERENCE_DEPTH). [`check`]
+/// applies a cap over its ceiling as the ceiling, so what it accepts always
+/// evaluates exactly and always loads from a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Rules per flag (256).
@@ -42,7 +126,7 @@ pub struct Limits {
     pub condition_depth: usize,
     /// Values in one inline list of a condition (10,000).
     pub list_values: usize,
-    /// Compiled size of one regex, in bytes (64 KiB): the regex crate's `size_limit`.
+    /// Compiled size of one regex, in bytes (1 MiB): the regex crate's `size_limit`.
     pub regex_size: usize,
     /// Segment nesting depth and prerequisite chain depth (4).
     pub reference_depth: usize,
@@ -55,7 +139,7 @@ impl Default for Limits {
             atoms_per_condition: 32,
             condition_depth: 8,
             list_values: 10_000,
-            regex_size: 64 * 1024,
+            regex_size: crate::limits::DEFAULT_REGEX_SIZE,
             reference_depth: 4,
         }
     }
@@ -78,6 +162,71 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A cap raised above its hard ceiling (see [`Limits::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitError {
+    /// The cap, as the `Limits` field names it (e.g. `regex_size`).
+    pub cap: &'static str,
+    /// The value asked for.
+    pub value: usize,
+    /// The ceiling it may not exceed.
+    pub ceiling: usize,
+}
+
+impl std::fmt::Display for LimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} is above the hard ceiling of {}",
+            self.cap, self.value, self.ceiling
+        )
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+impl Limits {
+    /// The caps that have a hard ceiling, with it.
+    fn ceilings(&self) -> [(&'static str, usize, usize); 3] {
+        use crate::limits::{MAX_CONDITION_NESTING, MAX_REFERENCE_DEPTH, REGEX_SIZE_LIMIT};
+        [
+            (
+                "condition_depth",
+                self.condition_depth,
+                MAX_CONDITION_NESTING,
+            ),
+            ("regex_size", self.regex_size, REGEX_SIZE_LIMIT),
+            ("reference_depth", self.reference_depth, MAX_REFERENCE_DEPTH),
+        ]
+    }
+
+    /// Checks that no cap is above its hard ceiling (a regex cap above
+    /// [`REGEX_SIZE_LIMIT`](crate::limits::REGEX_SIZE_LIMIT) would let the
+    /// compiler write snapshots the loader refuses). The first cap over its
+    /// ceiling is the error.
+    pub fn validate(&self) -> Result<(), LimitError> {
+        match self.ceilings().into_iter().find(|(_, v, c)| v > c) {
+            Some((cap, value, ceiling)) => Err(LimitError {
+                cap,
+                value,
+                ceiling,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// These caps with each one over its ceiling lowered to the ceiling.
+    pub fn clamped(&self) -> Limits {
+        use crate::limits::{MAX_CONDITION_NESTING, MAX_REFERENCE_DEPTH, REGEX_SIZE_LIMIT};
+        Limits {
+            condition_depth: self.condition_depth.min(MAX_CONDITION_NESTING),
+            regex_size: self.regex_size.min(REGEX_SIZE_LIMIT),
+            reference_depth: self.reference_depth.min(MAX_REFERENCE_DEPTH),
+            ..*self
         }
     }
 }
@@ -150,9 +299,11 @@ impl std::error::Error for Diagnostic {}
 ///
 /// Every file is parsed (a file with syntax errors contributes its syntax
 /// errors and no items), then all flags and segments are declared in one
-/// namespace, resolved, typed and checked against `limits`. Returns the
+/// namespace, resolved, typed and checked against `limits` (each cap over
+/// its hard ceiling applied as the ceiling: [`Limits::clamped`]). Returns the
 /// [`Program`], or every error of every file sorted by file and position.
 pub fn check(sources: &[Source], limits: &Limits) -> Result<Program, Vec<Diagnostic>> {
+    let limits = &limits.clamped();
     let mut diags = Diags::default();
     let mut files: Vec<(usize, SourceFile)> = Vec::new();
     for (index, source) in sources.iter().enumerate() {

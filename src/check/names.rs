@@ -28,6 +28,9 @@ pub(crate) struct VariationTable {
     pub variations: Vec<Variation>,
     /// Whether the flag has a `variations` block (else it is boolean).
     pub declared: bool,
+    /// Position of each name in `variations` (a flag may have many, and
+    /// every target, rule and split arm looks one up).
+    by_name: HashMap<String, VariationId>,
 }
 
 impl VariationTable {
@@ -45,21 +48,34 @@ impl VariationTable {
                 },
             ],
             declared: false,
+            by_name: [("on", 0), ("off", 1)]
+                .into_iter()
+                .map(|(n, i)| (n.to_string(), VariationId(i)))
+                .collect(),
         }
     }
 
     /// Finds a variation by name.
     pub fn find(&self, name: &str) -> Option<VariationId> {
-        self.variations
-            .iter()
-            .position(|v| v.name == name)
-            .map(|i| VariationId(i as u32))
+        self.by_name.get(name).copied()
     }
 
     /// The names, comma-separated, for messages.
+    /// At most the first 16: a message about one name must not list thousands.
     pub fn names(&self) -> String {
-        let names: Vec<&str> = self.variations.iter().map(|v| v.name.as_str()).collect();
-        names.join(", ")
+        const SHOWN: usize = 16;
+        let names: Vec<&str> = self
+            .variations
+            .iter()
+            .take(SHOWN)
+            .map(|v| v.name.as_str())
+            .collect();
+        let more = self.variations.len().saturating_sub(SHOWN);
+        if more > 0 {
+            format!("{}, and {more} more", names.join(", "))
+        } else {
+            names.join(", ")
+        }
     }
 }
 
@@ -238,11 +254,12 @@ fn variation_table(decl: &FlagDecl, file: usize, diags: &mut Diags) -> Variation
     };
     let flag = &decl.name.name;
     let mut variations: Vec<Variation> = Vec::new();
+    let mut by_name: HashMap<String, VariationId> = HashMap::new();
     // The first variation's type (the first non-null one when it is `null`).
     let mut first: Option<(&str, &'static str)> = None;
     let mut mixed_reported = false;
     for v in block {
-        if variations.iter().any(|seen| seen.name == v.name.name) {
+        if by_name.contains_key(&v.name.name) {
             let message = format!("duplicate variation `{}` in flag `{flag}`", v.name.name);
             match block.iter().find(|first| first.name.name == v.name.name) {
                 Some(first) => diags.error_with_label(
@@ -280,6 +297,7 @@ fn variation_table(decl: &FlagDecl, file: usize, diags: &mut Diags) -> Variation
                 Some(_) => {}
             },
         }
+        by_name.insert(v.name.name.clone(), VariationId(variations.len() as u32));
         variations.push(Variation {
             name: v.name.name.clone(),
             value: v.value.clone(),
@@ -288,5 +306,6 @@ fn variation_table(decl: &FlagDecl, file: usize, diags: &mut Diags) -> Variation
     VariationTable {
         variations,
         declared: true,
+        by_name,
     }
 }

@@ -77,11 +77,11 @@ impl Lowering<'_, '_> {
         let mut arms: Vec<(VariationId, u32)> = Vec::new();
         let mut ok = true;
         let mut total: u64 = 0;
-        for (i, arm) in split.arms.iter().enumerate() {
-            total += u64::from(arm.weight);
-            let again = split.arms[..i]
-                .iter()
-                .any(|earlier| earlier.variation.name == arm.variation.name);
+        // A set, not a scan of the earlier arms: a split may have many.
+        let mut named: HashSet<&str> = HashSet::with_capacity(split.arms.len());
+        for arm in &split.arms {
+            total = total.saturating_add(u64::from(arm.weight));
+            let again = !named.insert(arm.variation.name.as_str());
             if again {
                 self.diags.error(
                     file,
@@ -131,6 +131,7 @@ impl Lowering<'_, '_> {
         let mut targeted: HashMap<&str, VariationId> = HashMap::new();
         let mut rules: Vec<Rule> = Vec::new();
         let mut rule_count = 0usize;
+        let mut rules_reported = false;
         let mut rollout: Option<Split> = None;
 
         for item in &decl.items {
@@ -200,8 +201,11 @@ impl Lowering<'_, '_> {
                     });
                 }
                 FlagItemKind::Rule(rule) => {
-                    rule_count += 1;
-                    if rule_count == self.limits.rules_per_flag + 1 {
+                    rule_count = rule_count.saturating_add(1);
+                    // Reported once, at the first rule over the cap (no `+ 1`
+                    // on the cap: it may be `usize::MAX`).
+                    if rule_count > self.limits.rules_per_flag && !rules_reported {
+                        rules_reported = true;
                         self.diags.error(
                             file,
                             item.span,

@@ -147,11 +147,11 @@ impl<'u> Linker<'u> {
                 UnitServe::Variation(v) => ServeRef::Variation(*v),
                 UnitServe::Split(split) => ServeRef::Split(self.split(split, salt)),
             };
-            self.out.rules.push(Rule {
-                name,
-                entry: code_base + rule.entry,
-                serve,
-            });
+            // Entries come from patch bytes too: overflow is malformed input.
+            let entry = code_base
+                .checked_add(rule.entry)
+                .ok_or_else(|| malformed("rule entry out of range"))?;
+            self.out.rules.push(Rule { name, entry, serve });
         }
         let rollout = match &flag.rollout {
             Some(split) => self.split(split, salt),
@@ -215,20 +215,24 @@ impl<'u> Linker<'u> {
 
     /// Appends a unit's code, relocating its jumps; returns where it starts.
     fn code(&mut self, code: &'u [UnitInstr]) -> Result<u32, LinkError> {
-        let base = self.out.code.len() as u32;
+        let base = u32::try_from(self.out.code.len())
+            .map_err(|_| malformed("more instructions than 32-bit offsets reach"))?;
+        // Jump offsets come from patch bytes too: one that overflows, or
+        // lands on a reserved jump value, is malformed input, not a panic.
+        let relocate = |t: u32| -> Result<u32, LinkError> {
+            if t == JUMP_TRUE || t == JUMP_FALSE {
+                return Ok(t);
+            }
+            base.checked_add(t)
+                .filter(|&at| at < JUMP_FALSE)
+                .ok_or_else(|| malformed("jump offset out of range"))
+        };
         for instr in code {
             let atom = self.atom(&instr.atom)?;
-            let relocate = |t: u32| {
-                if t == JUMP_TRUE || t == JUMP_FALSE {
-                    t
-                } else {
-                    base + t
-                }
-            };
             self.out.code.push(Instr {
                 atom,
-                on_true: relocate(instr.on_true),
-                on_false: relocate(instr.on_false),
+                on_true: relocate(instr.on_true)?,
+                on_false: relocate(instr.on_false)?,
             });
         }
         Ok(base)

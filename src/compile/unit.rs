@@ -162,9 +162,10 @@ impl PartialEq for Pattern {
     }
 }
 
-/// The regex crate's `size_limit` for patterns read from the wire: twice the
-/// compiler's default cap, so whatever compiled at the origin compiles here.
-pub const WIRE_REGEX_SIZE_LIMIT: usize = 64 * 1024 * 2;
+/// The regex crate's `size_limit` for patterns read from the wire: the
+/// ceiling of the compiler's regex cap, so whatever compiled at the origin
+/// compiles here ([`crate::limits::REGEX_SIZE_LIMIT`]).
+pub const WIRE_REGEX_SIZE_LIMIT: usize = crate::limits::REGEX_SIZE_LIMIT;
 
 impl Serialize for Pattern {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

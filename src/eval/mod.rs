@@ -21,9 +21,9 @@ use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
 /// Deepest recursion through segments and prerequisites evaluation follows.
-/// Checked programs stay far below it (the cap is 4 by default); it only
+/// The checker refuses longer chains, so it never changes an answer; it only
 /// keeps a hand-made ruleset from exhausting the stack.
-const MAX_DEPTH: u32 = 64;
+const MAX_DEPTH: u32 = crate::limits::MAX_REFERENCE_DEPTH as u32;
 
 /// A flag found by key once, to skip the lookup on later evaluations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

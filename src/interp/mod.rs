@@ -26,9 +26,9 @@ use crate::detail::{Detail, Matched, Reason};
 use crate::values::bucket;
 
 /// How deep segment and prerequisite references may nest before the
-/// interpreter gives up on them (the condition does not hold). Far above the
-/// checker's cap (4 by default), so a checked program never reaches it.
-pub const MAX_REFERENCE_DEPTH: usize = 64;
+/// interpreter gives up on them (the condition does not hold). The checker
+/// refuses longer chains, so a checked program never reaches it.
+pub use crate::limits::MAX_REFERENCE_DEPTH;
 
 /// Evaluates flag `key` for `context`.
 pub fn evaluate<'p>(program: &'p Program, key: &str, context: &Context) -> Detail<'p> {

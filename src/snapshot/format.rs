@@ -21,9 +21,9 @@ pub const MAGIC: &[u8; 8] = b"VEXILSNP";
 pub const FORMAT_VERSION: u32 = 3;
 
 /// The regex crate's `size_limit` used when recompiling a snapshot's regexes:
-/// twice the compiler's 64 KiB cap, so a regex the compiler accepted always
-/// loads even if a different `regex` version sizes programs differently.
-pub const REGEX_SIZE_LIMIT: usize = 64 * 1024 * 2;
+/// the ceiling of the compiler's regex cap, so a regex the compiler accepted
+/// always loads (defined with every other limit in [`crate::limits`]).
+pub use crate::limits::REGEX_SIZE_LIMIT;
 
 /// Body sections, in the order they are written, with their tags.
 pub(crate) const SECTIONS: [&str; 17] = [

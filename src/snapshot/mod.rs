@@ -287,9 +287,43 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     })
 }
 
+/// What kind of file `meta` (from `symlink_metadata`) describes when
+/// [`write_file`] must not rename over it: a directory, a device, a FIFO or
+/// a socket. `None` for a regular file or a symbolic link (the rename
+/// replaces the link itself, never what it points to).
+pub fn not_replaceable(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() || kind.is_symlink() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() {
+            return Some("a character device");
+        }
+        if kind.is_block_device() {
+            return Some("a block device");
+        }
+        if kind.is_fifo() {
+            return Some("a FIFO");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
 /// Writes a snapshot file atomically: a temporary file in the same
 /// directory, fsynced, then renamed over `path` (and the directory fsynced),
-/// so readers see the old file or the new one, never a partial one.
+/// so readers see the old file or the new one, never a partial one. Renames
+/// only over a regular file, a symbolic link or nothing: a directory, device,
+/// FIFO or socket at `path` is an error ([`not_replaceable`]) and nothing is
+/// written.
 pub fn write_file(
     path: impl AsRef<Path>,
     ruleset: &Ruleset,
@@ -319,6 +353,21 @@ pub fn write_file(
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let tmp = dir.join(tmp_name);
+    let refuse = |meta: &std::fs::Metadata| -> Result<(), SnapshotError> {
+        match not_replaceable(meta) {
+            Some(kind) => Err(SnapshotError::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("it is {kind}, not a regular file"),
+                ),
+            )),
+            None => Ok(()),
+        }
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        refuse(&meta)?;
+    }
 
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
@@ -330,6 +379,10 @@ pub fn write_file(
             .map_err(|e| SnapshotError::io(&tmp, e))?;
         file.sync_all().map_err(|e| SnapshotError::io(&tmp, e))?;
         drop(file);
+        // Once more, as close to the rename as possible.
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            refuse(&meta)?;
+        }
         std::fs::rename(&tmp, path).map_err(|e| SnapshotError::io(path, e))
     })();
     if result.is_err() {

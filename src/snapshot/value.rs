@@ -21,8 +21,9 @@ const STRING: u8 = 6;
 const ARRAY: u8 = 7;
 const OBJECT: u8 = 8;
 
-/// Deepest nesting accepted when reading (serde_json's own default limit).
-pub(crate) const MAX_DEPTH: usize = 128;
+/// Deepest nesting accepted when reading: the one value-nesting limit of
+/// [`crate::limits`], which the checker enforces on variation values too.
+pub(crate) const MAX_DEPTH: usize = crate::limits::MAX_VALUE_NESTING;
 
 /// Appends the encoding of `v` to `out`.
 pub(crate) fn write(out: &mut Vec<u8>, v: &Value) {
@@ -80,9 +81,15 @@ fn read_at(r: &mut Reader<'_>, what: &str, depth: usize) -> Result<Value, Snapsh
     let bad = |r: &Reader<'_>, detail: String| {
         SnapshotError::corrupt(r.section(), format!("{what}: {detail}"))
     };
-    if depth > MAX_DEPTH {
-        return Err(bad(r, format!("nested deeper than {MAX_DEPTH}")));
-    }
+    // `depth` counts the arrays and objects around this value; opening one
+    // more must not pass the limit (a scalar inside 128 arrays is fine).
+    let open = |r: &Reader<'_>| {
+        if depth >= MAX_DEPTH {
+            Err(bad(r, format!("nested deeper than {MAX_DEPTH}")))
+        } else {
+            Ok(())
+        }
+    };
     Ok(match r.u8()? {
         NULL => Value::Null,
         FALSE => Value::Bool(false),
@@ -104,6 +111,7 @@ fn read_at(r: &mut Reader<'_>, what: &str, depth: usize) -> Result<Value, Snapsh
         }
         STRING => Value::String(read_str(r, what)?),
         ARRAY => {
+            open(r)?;
             // Every item takes at least one byte.
             let n = r.count(1)?;
             let mut items = Vec::with_capacity(n);
@@ -113,6 +121,7 @@ fn read_at(r: &mut Reader<'_>, what: &str, depth: usize) -> Result<Value, Snapsh
             Value::Array(items)
         }
         OBJECT => {
+            open(r)?;
             // Every entry takes at least a key length and a tag.
             let n = r.count(9)?;
             let mut map = Map::new();
@@ -173,14 +182,18 @@ mod tests {
     #[test]
     fn hostile_values_are_refused() {
         let read_bytes = |b: &[u8]| read(&mut Reader::new(b, "variations"), "v");
-        // Nesting deeper than the cap.
-        let mut deep = Vec::new();
-        for _ in 0..=MAX_DEPTH + 1 {
-            deep.push(ARRAY);
-            deep.extend_from_slice(&1u64.to_le_bytes());
-        }
-        deep.push(NULL);
-        assert!(read_bytes(&deep).is_err());
+        // Nesting: exactly the limit loads, one more does not.
+        let nested = |n: usize| {
+            let mut deep = Vec::new();
+            for _ in 0..n {
+                deep.push(ARRAY);
+                deep.extend_from_slice(&1u64.to_le_bytes());
+            }
+            deep.push(NULL);
+            deep
+        };
+        assert!(read_bytes(&nested(MAX_DEPTH)).is_ok());
+        assert!(read_bytes(&nested(MAX_DEPTH + 1)).is_err());
         // NaN, a huge count, an unknown tag, a duplicate key, a positive INT.
         let mut nan = vec![FLOAT];
         nan.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());

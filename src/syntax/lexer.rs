@@ -29,6 +29,19 @@ pub enum LexErrorKind {
     BadPercent,
     /// A number too large to represent.
     BadNumber,
+    /// A number literal whose magnitude is too large for an f64.
+    NumberOverflow,
+    /// A non-zero number literal too small for an f64 (it would read as 0).
+    NumberUnderflow,
+    /// A negative percentage such as `-5%`.
+    NegativePercent,
+    /// A string in single quotes.
+    SingleQuoted,
+    /// A name with a character outside ASCII.
+    NonAsciiName(char),
+    /// A character that starts no token but looks like a slip: what was
+    /// written and the hint (e.g. `=` and "did you mean `==`?").
+    Misspelled(String, &'static str),
 }
 
 impl fmt::Display for LexErrorKind {
@@ -50,6 +63,27 @@ impl fmt::Display for LexErrorKind {
                 "invalid percentage (at most 2 decimals, no exponent, at most 100%)"
             ),
             LexErrorKind::BadNumber => write!(f, "number out of range"),
+            LexErrorKind::NumberOverflow => write!(
+                f,
+                "number out of range: it is too large for a 64-bit float (at most about 1.8e308)"
+            ),
+            LexErrorKind::NumberUnderflow => write!(
+                f,
+                "number out of range: it is not zero but too small for a 64-bit float, which would read it as 0 (at least about 5e-324)"
+            ),
+            LexErrorKind::NegativePercent => write!(
+                f,
+                "a percentage cannot be negative (split percentages are 0% to 100%)"
+            ),
+            LexErrorKind::SingleQuoted => write!(
+                f,
+                "strings are written in double quotes: \"...\", not '...'"
+            ),
+            LexErrorKind::NonAsciiName(c) => write!(
+                f,
+                "non-ASCII character `{c}` in a name: names are ASCII letters, digits, `_`, `.` and `-` (other text belongs in a string)"
+            ),
+            LexErrorKind::Misspelled(found, hint) => write!(f, "unexpected `{found}`; {hint}"),
         }
     }
 }
@@ -217,11 +251,27 @@ pub enum Token<'src> {
     #[token("\"", unterminated_string)]
     Str(String),
     /// A number literal, as written (JSON keeps integers exact this way).
-    #[regex(r"-?[0-9]+(\.[0-9]+)?([eE][+\-]?[0-9]+)?")]
+    #[regex(r"-?[0-9]+(\.[0-9]+)?([eE][+\-]?[0-9]+)?", number)]
     Number(&'src str),
     /// A percentage in hundredths of a percent: `12.5%` is `1250`.
     #[regex(r"[0-9]+(\.[0-9]+)?%", parse_percent)]
+    #[regex(r"-[0-9]+(\.[0-9]+)?%", negative_percent)]
     Percent(u32),
+}
+
+/// A number literal must fit an f64 (SPEC §6): neither overflow to infinity
+/// nor, when it is not zero, underflow to zero.
+fn number<'s>(lex: &mut logos::Lexer<'s, Token<'s>>) -> Result<&'s str, LexErrorKind> {
+    let text = lex.slice();
+    let value: f64 = text.parse().map_err(|_| LexErrorKind::BadNumber)?;
+    if value.is_infinite() {
+        return Err(LexErrorKind::NumberOverflow);
+    }
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        return Err(LexErrorKind::NumberUnderflow);
+    }
+    Ok(text)
 }
 
 fn unterminated_string<'s>(lex: &mut logos::Lexer<'s, Token<'s>>) -> Result<String, LexErrorKind> {
@@ -279,6 +329,10 @@ pub fn unescape(body: &str) -> Result<String, LexErrorKind> {
     Ok(out)
 }
 
+fn negative_percent<'s>(_: &mut logos::Lexer<'s, Token<'s>>) -> Result<u32, LexErrorKind> {
+    Err(LexErrorKind::NegativePercent)
+}
+
 fn parse_percent<'s>(lex: &mut logos::Lexer<'s, Token<'s>>) -> Result<u32, LexErrorKind> {
     let text = &lex.slice()[..lex.slice().len() - 1];
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
@@ -301,25 +355,95 @@ fn parse_percent<'s>(lex: &mut logos::Lexer<'s, Token<'s>>) -> Result<u32, LexEr
 /// A spanned token as LALRPOP wants it: `(start, token, end)` in bytes.
 pub type Spanned<'src> = (usize, Token<'src>, usize);
 
+/// The UTF-8 byte-order mark, ignored at the start of a file (SPEC §6).
+pub const BOM: char = '\u{feff}';
+
 /// Lexes a whole source text. Returns every token, or every lexing error.
+/// A byte-order mark at the start is skipped; spans stay byte offsets into
+/// `source` as given.
 pub fn lex(source: &str) -> Result<Vec<Spanned<'_>>, Vec<LexError>> {
     let mut tokens = Vec::new();
     let mut errors = Vec::new();
-    let mut lexer = Token::lexer(source);
+    let skip = if source.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    };
+    let mut lexer = Token::lexer(&source[skip..]);
     while let Some(result) = lexer.next() {
         let range = lexer.span();
+        let (start, mut end) = (range.start + skip, range.end + skip);
         match result {
-            Ok(token) => tokens.push((range.start, token, range.end)),
-            Err(kind) => errors.push(LexError {
-                kind,
-                span: Span::new(range.start, range.end),
-            }),
+            Ok(token) => tokens.push((start, token, end)),
+            Err(kind) => {
+                let kind = match kind {
+                    LexErrorKind::UnexpectedChar => {
+                        let (kind, swallow) = explain_unexpected(lexer.slice(), lexer.remainder());
+                        lexer.bump(swallow);
+                        end += swallow;
+                        kind
+                    }
+                    other => other,
+                };
+                errors.push(LexError {
+                    kind,
+                    span: Span::new(start, end),
+                });
+            }
         }
     }
     if errors.is_empty() {
         Ok(tokens)
     } else {
         Err(errors)
+    }
+}
+
+/// Says why `found` (text that starts no token) is wrong when it looks like
+/// a slip, and how many bytes of `rest` after it belong to the same mistake
+/// (so one slip is one error).
+fn explain_unexpected(found: &str, rest: &str) -> (LexErrorKind, usize) {
+    let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    match found {
+        "=" => (
+            LexErrorKind::Misspelled("=".into(), "did you mean `==`?"),
+            0,
+        ),
+        "!" => (
+            LexErrorKind::Misspelled("!".into(), "did you mean `!=` (or `not`)?"),
+            0,
+        ),
+        "&" | "|" => {
+            let doubled = rest.starts_with(found);
+            let written = if doubled {
+                format!("{found}{found}")
+            } else {
+                found.to_string()
+            };
+            let hint = if found == "&" {
+                "conditions are joined with `and`"
+            } else {
+                "conditions are joined with `or`"
+            };
+            (
+                LexErrorKind::Misspelled(written, hint),
+                usize::from(doubled),
+            )
+        }
+        "'" => match line.find('\'') {
+            Some(close) => (LexErrorKind::SingleQuoted, close + 1),
+            None => (LexErrorKind::SingleQuoted, 0),
+        },
+        _ => match found.chars().next() {
+            Some(c) if !c.is_ascii() && c.is_alphanumeric() => {
+                // The rest of the would-be name goes with it.
+                let tail = line
+                    .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                    .unwrap_or(line.len());
+                (LexErrorKind::NonAsciiName(c), tail)
+            }
+            _ => (LexErrorKind::UnexpectedChar, 0),
+        },
     }
 }
 

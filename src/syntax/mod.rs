@@ -4,10 +4,13 @@
 //! generated from `grammar/vexil.lalrpop`, and returns the [`ast::SourceFile`]
 //! or every [`SyntaxError`] it found, each with the byte span to point at.
 //! It checks only the shape of the text; names and types are checked by
-//! `crate::check`.
+//! `crate::check`. Before the parser runs, the token list is checked against
+//! the nesting limits of [`crate::limits`], so the tree handed on is never
+//! deeper than they allow and every later stage may recurse over it.
 
 pub mod ast;
 pub mod lexer;
+mod nesting;
 
 #[allow(clippy::all, missing_docs, unused_qualifications, dead_code)]
 mod generated {
@@ -44,6 +47,11 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
             })
             .collect::<Vec<_>>()
     })?;
+    // Bound the depth before any tree is built (see `nesting`).
+    let too_deep = nesting::check(&tokens);
+    if !too_deep.is_empty() {
+        return Err(too_deep);
+    }
     let end = source.len();
     let parser = generated::FileParser::new();
     let mut errors = Vec::new();
@@ -73,7 +81,10 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
 /// (`flag NAME {` or `segment NAME {`; neither shape occurs inside an item).
 fn resync_point(tokens: &[lexer::Spanned<'_>], at: usize) -> Option<usize> {
     use lexer::Token;
-    (0..tokens.len()).find(|&i| {
+    // Tokens are in source order: start the search after `at`, not at the
+    // first token (with many broken items, that would be quadratic).
+    let first = tokens.partition_point(|t| t.0 <= at);
+    (first..tokens.len()).find(|&i| {
         tokens[i].0 > at
             && matches!(tokens[i].1, Token::Flag | Token::Segment)
             && matches!(tokens.get(i + 1), Some((_, Token::Ident(_), _)))

@@ -307,7 +307,7 @@ impl Linter {
 
 /// How deeply a condition may nest (`not`, parentheses, `and`/`or`) and
 /// still be linted: the lints recurse, so deeper conditions are skipped.
-pub const MAX_LINT_DEPTH: usize = 64;
+pub const MAX_LINT_DEPTH: usize = crate::limits::MAX_CONDITION_NESTING / 2;
 
 /// Whether `cond` nests deeper than [`MAX_LINT_DEPTH`] (found iteratively).
 fn too_deep(cond: &Cond) -> bool {
@@ -753,6 +753,7 @@ mod tests {
     #[test]
     fn deep_conditions_are_skipped_but_still_use_segments() {
         let deep = format!("{}segment s", "not ".repeat(MAX_LINT_DEPTH + 10));
+        assert!(MAX_LINT_DEPTH + 10 < crate::limits::MAX_CONDITION_NESTING);
         silent(&format!(
             r#"segment s {{ include ["a"] }} flag f {{ rule if {deep} and x > 5 and x < 3 => on }}"#
         ));
