@@ -94,6 +94,9 @@ pub struct Derived {
     pub(crate) segment_memo: Vec<u32>,
     /// Number of memo slots.
     pub(crate) memo_len: u32,
+    /// For each attribute id: `context::name_hash` of its name, what a
+    /// context is scanned for.
+    pub(crate) attr_hashes: Vec<u32>,
 }
 
 impl Ruleset {
@@ -106,6 +109,11 @@ impl Ruleset {
             flag_memo: vec![NONE; self.flags.len()],
             segment_memo: vec![NONE; self.segments.len()],
             memo_len: 0,
+            attr_hashes: self
+                .attrs
+                .iter()
+                .map(|&name| crate::context::name_hash(self.strings.get(name).as_bytes()))
+                .collect(),
         };
         for instr in &self.code {
             let slot = match instr.atom {
