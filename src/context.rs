@@ -119,6 +119,9 @@ pub struct Context {
     /// [`name_hash`] of each entry's name, parallel to `entries`: what a
     /// ruleset scans to find an attribute without comparing names.
     hashes: Vec<u32>,
+    /// An open-addressing index over `hashes`: a power of two of slots, at
+    /// least twice the attributes, each a position + 1 or 0 when empty.
+    index: Vec<u32>,
     /// Elements of all array attributes, nothing else (same as `text`).
     elements: Vec<Slot>,
     /// The key's range of the text.
@@ -245,6 +248,7 @@ impl Context {
             text: String::new(),
             entries: Vec::with_capacity(object.len()),
             hashes: Vec::new(),
+            index: Vec::new(),
             elements: Vec::new(),
             key: None,
         };
@@ -269,6 +273,7 @@ impl Context {
             .map(|e| name_hash(span(&text, e.name).as_bytes()))
             .collect();
         context.text = text;
+        context.refresh_index();
         context.refresh_key();
         Ok(context)
     }
@@ -384,6 +389,7 @@ impl Context {
                 self.entries.remove(i);
                 self.hashes.remove(i);
                 self.cut_text(name_span);
+                self.refresh_index();
             }
         } else {
             let slot = self.slot(value)?;
@@ -402,6 +408,7 @@ impl Context {
                         },
                     );
                     self.hashes.insert(i, name_hash(name.as_bytes()));
+                    self.refresh_index();
                 }
             }
         }
@@ -467,6 +474,21 @@ impl Context {
         }
     }
 
+    /// Rebuilds `index` (after attributes were added or removed).
+    fn refresh_index(&mut self) {
+        let size = (self.hashes.len() * 2).max(4).next_power_of_two();
+        self.index.clear();
+        self.index.resize(size, 0);
+        let mask = size - 1;
+        for (i, &h) in self.hashes.iter().enumerate() {
+            let mut at = h as usize & mask;
+            while self.index[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.index[at] = i as u32 + 1;
+        }
+    }
+
     fn refresh_key(&mut self) {
         self.key = match self.find("key").map(|i| self.entries[i].value) {
             Some(Slot::Str(span)) => Some(span),
@@ -518,17 +540,25 @@ impl Context {
     }
 
     /// The position of attribute `name`, whose [`name_hash`] is `hash`: a
-    /// scan of the (few, contiguous) name hashes, confirmed by comparing the
-    /// name only where the hash matches.
+    /// probe of the context's hash index (usually one), confirmed by
+    /// comparing the name only where the hash matches.
     #[inline]
     pub fn position_hashed(&self, hash: u32, name: &[u8]) -> Option<usize> {
-        let mut from = 0;
-        while let Some(k) = self.hashes.get(from..)?.iter().position(|&h| h == hash) {
-            let i = from + k;
-            if self.name_bytes_at(i) == name {
-                return Some(i);
+        let mask = self.index.len().wrapping_sub(1);
+        let mut at = hash as usize & mask;
+        for _ in 0..self.index.len() {
+            let i = (*self.index.get(at)? as usize).checked_sub(1)?;
+            if self.hashes.get(i) == Some(&hash) {
+                let found = self.entries.get(i).and_then(|e| {
+                    self.text
+                        .as_bytes()
+                        .get(e.name.start as usize..e.name.end as usize)
+                });
+                if found.is_some_and(|f| same_bytes(f, name)) {
+                    return Some(i);
+                }
             }
-            from = i + 1;
+            at = (at + 1) & mask;
         }
         None
     }
@@ -627,6 +657,47 @@ impl Context {
                 serde_json::Value::Null => Slot::Other,
             },
         })
+    }
+}
+
+/// Byte equality for short texts (attribute names, string values, constants)
+/// without a call to `memcmp`: lengths first, then overlapping 8- or 4-byte
+/// words.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    #[inline]
+    fn word8(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(bytes) = s.get(at..at + 8) {
+            w.copy_from_slice(bytes);
+        }
+        u64::from_le_bytes(w)
+    }
+    #[inline]
+    fn word4(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        if let Some(bytes) = s.get(at..at + 4) {
+            w.copy_from_slice(bytes);
+        }
+        u32::from_le_bytes(w)
+    }
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word8(a, at) != word8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
 }
 
@@ -747,5 +818,145 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| name_order(a, b));
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn the_builder_makes_what_json_makes() {
+        let built = Context::builder("u-1")
+            .string("plan", "pro")
+            .number("age", 42.0)
+            .bool("beta", true)
+            .strings("groups", ["a", "b"])
+            .numbers("ids", [1.0, 2.5])
+            .string("plan", "team")
+            .build()
+            .expect("valid");
+        let parsed = Context::from_json(&json!({
+            "key": "u-1", "plan": "team", "age": 42, "beta": true,
+            "groups": ["a", "b"], "ids": [1, 2.5]
+        }))
+        .expect("valid");
+        assert_eq!(built.len(), parsed.len());
+        for i in 0..parsed.len() {
+            assert_eq!(built.name_at(i), parsed.name_at(i));
+            assert_eq!(built.attr_at(i), parsed.attr_at(i));
+        }
+        assert_eq!(built.key(), Some("u-1"));
+        assert_eq!(
+            Context::builder("k").number("key", 1.0).build(),
+            Err(ContextError::KeyNotString)
+        );
+        let rekeyed = Context::builder("k")
+            .string("key", "k2")
+            .build()
+            .expect("valid");
+        assert_eq!(rekeyed.key(), Some("k2"));
+    }
+
+    #[test]
+    fn every_attribute_is_found_by_its_hash() {
+        let mut c = Context::with_key("k");
+        for i in 0..40 {
+            c.set_number(&format!("attr_{i}"), f64::from(i))
+                .expect("set");
+        }
+        for i in 0..40 {
+            let name = format!("attr_{i}");
+            let at = c.position_hashed(name_hash(name.as_bytes()), name.as_bytes());
+            assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(f64::from(i))));
+        }
+        // The right hash with the wrong name is not a match.
+        assert_eq!(c.position_hashed(name_hash(b"attr_1"), b"attr_2"), None);
+        assert_eq!(c.position_hashed(name_hash(b"nope"), b"nope"), None);
+        c.remove("attr_3");
+        assert_eq!(c.position_hashed(name_hash(b"attr_3"), b"attr_3"), None);
+        assert!(c.position_hashed(name_hash(b"attr_4"), b"attr_4").is_some());
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnoQ",
+            "Abcdefgh",
+            "abcdefgH",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(
+                    same_bytes(a.as_bytes(), b.as_bytes()),
+                    a == b,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn replacing_attributes_keeps_memory_bounded() {
+        let mut c = Context::builder("u")
+            .string("plan", "pro")
+            .strings("tags", ["x", "y"])
+            .number("age", 1.0)
+            .build()
+            .expect("valid");
+        let live = c.text_len();
+        for i in 0..10_000 {
+            let plan = if i % 2 == 0 { "enterprise-plus" } else { "pro" };
+            c.set_string("plan", plan).expect("set");
+            c.set("tags", json!(["x", "y"])).expect("set");
+            c.set_strings("tags", ["x", "y"]).expect("set");
+            c.set_number("age", f64::from(i)).expect("set");
+            c.set("plan", json!("pro")).expect("set");
+            c.set_bool("tmp", true).expect("set");
+            c.remove("tmp");
+        }
+        assert_eq!(c.text_len(), live, "the text holds only live data");
+        assert!(c.elements.len() <= 2);
+        assert!(c.text.capacity() < 256 && c.elements.capacity() < 64);
+        assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
+        assert_eq!(c.get("age"), Some(Attr::Num(9999.0)));
+        assert_eq!(c.get("tmp"), None);
+        let Some(Attr::List(tags)) = c.get("tags") else {
+            panic!("an array")
+        };
+        assert_eq!(
+            tags.iter().collect::<Vec<_>>(),
+            vec![Element::Str("x"), Element::Str("y")]
+        );
+        assert_eq!(c.key(), Some("u"));
+    }
+
+    #[test]
+    fn replacement_keeps_every_other_value_intact() {
+        let mut c = Context::from_json(&json!({
+            "key": "k", "a": "alpha", "b": ["x", "yy", 3], "c": "gamma", "d": 4
+        }))
+        .expect("valid");
+        c.set("b", json!(["zzz"])).expect("set");
+        c.set("a", json!("A")).expect("set");
+        c.set("key", json!("key-2")).expect("set");
+        c.remove("d");
+        c.set("c", json!(["p", "q"])).expect("set");
+        assert_eq!(c.key(), Some("key-2"));
+        assert_eq!(c.get("a"), Some(Attr::Str("A")));
+        let list = |name: &str| match c.get(name) {
+            Some(Attr::List(items)) => items.iter().collect::<Vec<_>>(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(list("b"), vec![Element::Str("zzz")]);
+        assert_eq!(list("c"), vec![Element::Str("p"), Element::Str("q")]);
+        assert_eq!(c.get("d"), None);
+        assert_eq!(c.len(), 4);
     }
 }

@@ -44,6 +44,22 @@ impl StrTable {
         self.blob.get(start as usize..end as usize).unwrap_or("")
     }
 
+    /// The bytes of string `id` (no char-boundary checks: what comparisons
+    /// on the evaluation path want); empty if `id` is out of range.
+    #[inline]
+    pub fn get_bytes(&self, id: StrId) -> &[u8] {
+        let i = id.0 as usize;
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        self.blob
+            .as_bytes()
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
+    }
+
     /// Number of strings.
     pub fn len(&self) -> usize {
         self.ends.len()

@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use crate::compile::strings::StrId;
 use crate::compile::tables::*;
 
-use crate::context::{name_hash, Attr, Context, Element};
+use crate::context::{name_hash, same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
@@ -34,6 +34,10 @@ pub struct FlagRef(u32);
 const UNRESOLVED: u32 = u32::MAX;
 /// A string attribute equal to no constant of the ruleset.
 const NO_CONSTANT: u32 = u32::MAX - 1;
+/// A string attribute compared once by text: looked up among the constants
+/// the next time (a single check never pays for the lookup, many flags
+/// reading one attribute compare integers).
+const SEEN_ONCE: u32 = u32::MAX - 2;
 /// A memo slot not yet computed.
 const UNKNOWN: u32 = u32::MAX;
 /// The context key not yet interned.
@@ -440,7 +444,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(never)]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
-        let name = rules.strings.get(*rules.attrs.get(id as usize)?).as_bytes();
+        let name = rules.strings.get_bytes(*rules.attrs.get(id as usize)?);
         let hash = match rules.derived.attr_hashes.get(id as usize) {
             Some(&h) => h,
             None => name_hash(name),
@@ -547,16 +551,19 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn string(&self, attr: u32, at: usize, s: &'c str, pred: &Pred) -> Option<bool> {
         let rules = self.rules;
         match *pred {
-            Pred::StrEq(id) => Some(match self.known_constant(at) {
-                UNRESOLVED => rules.strings.get(id) == s,
+            Pred::StrEq(id) => Some(match self.constant_if_reused(at, s) {
+                UNRESOLVED => same_bytes(rules.strings.get_bytes(id), s.as_bytes()),
                 constant => constant == id.0,
             }),
             Pred::StrIn(range) => {
                 let set = rules.str_sets.get(range.range())?;
-                let mut constant = self.known_constant(at);
+                let mut constant = self.constant_if_reused(at, s);
                 if constant == UNRESOLVED {
                     if set.len() <= SHORT_LIST {
-                        return Some(set.iter().any(|&id| rules.strings.get(id) == s));
+                        return Some(
+                            set.iter()
+                                .any(|&id| same_bytes(rules.strings.get_bytes(id), s.as_bytes())),
+                        );
                     }
                     constant = self.constant(at, s);
                 }
@@ -599,11 +606,22 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    /// The interned constant the string at context position `at` equals, if
-    /// already looked up: the constant, [`NO_CONSTANT`], or [`UNRESOLVED`].
+    /// The interned constant the string at context position `at` equals:
+    /// [`UNRESOLVED`] the first time (the caller compares text), the
+    /// constant from the second time on.
     #[inline]
-    fn known_constant(&self, at: usize) -> u32 {
-        self.constants.get(at).map_or(UNRESOLVED, Cell::get)
+    fn constant_if_reused(&self, at: usize, s: &str) -> u32 {
+        match self.constants.get(at) {
+            None => UNRESOLVED,
+            Some(cell) => match cell.get() {
+                UNRESOLVED => {
+                    cell.set(SEEN_ONCE);
+                    UNRESOLVED
+                }
+                SEEN_ONCE => self.constant(at, s),
+                known => known,
+            },
+        }
     }
 
     /// The interned constant equal to the string `s` at context position
@@ -612,7 +630,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let cell = self.constants.get(at);
         if let Some(cell) = cell {
             let known = cell.get();
-            if known != UNRESOLVED {
+            if known != UNRESOLVED && known != SEEN_ONCE {
                 return known;
             }
         }
@@ -656,7 +674,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Element::Other => return false,
         };
         match (pred, value) {
-            (Pred::ContainsStr(s), Value::Str(e)) => self.rules.strings.get(*s) == e,
+            (Pred::ContainsStr(s), Value::Str(e)) => {
+                same_bytes(self.rules.strings.get_bytes(*s), e.as_bytes())
+            }
             (Pred::ContainsNum(n), Value::Num(e)) => e == *n,
             (Pred::ContainsStr(_) | Pred::ContainsNum(_), _) => false,
             _ => self.test(pred, value) == Some(true),
@@ -709,8 +729,16 @@ impl<'r, 'c> Prepared<'r, 'c> {
             }
             (Pred::EmptyIn, Value::Str(_) | Value::Num(_)) => Some(false),
             (Pred::ContainsStr(s), Value::Str(v)) => Some(v.contains(rules.strings.get(s))),
-            (Pred::StartsWith(s), Value::Str(v)) => Some(v.starts_with(rules.strings.get(s))),
-            (Pred::EndsWith(s), Value::Str(v)) => Some(v.ends_with(rules.strings.get(s))),
+            (Pred::StartsWith(s), Value::Str(v)) => {
+                let prefix = rules.strings.get_bytes(s);
+                let v = v.as_bytes();
+                Some(v.len() >= prefix.len() && same_bytes(&v[..prefix.len()], prefix))
+            }
+            (Pred::EndsWith(s), Value::Str(v)) => {
+                let suffix = rules.strings.get_bytes(s);
+                let v = v.as_bytes();
+                Some(v.len() >= suffix.len() && same_bytes(&v[v.len() - suffix.len()..], suffix))
+            }
             (Pred::Matches(i), Value::Str(v)) => Some(rules.regexes.get(i as usize)?.1.is_match(v)),
             _ => None,
         }
