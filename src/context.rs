@@ -120,8 +120,9 @@ pub struct Context {
     /// ruleset scans to find an attribute without comparing names.
     hashes: Vec<u32>,
     /// An open-addressing index over `hashes`: a power of two of slots, at
-    /// least twice the attributes, each a position + 1 or 0 when empty.
-    index: Vec<u32>,
+    /// least twice the attributes, each (name hash, position + 1), or
+    /// (0, 0) when empty.
+    index: Vec<(u32, u32)>,
     /// Elements of all array attributes, nothing else (same as `text`).
     elements: Vec<Slot>,
     /// The key's range of the text.
@@ -478,14 +479,14 @@ impl Context {
     fn refresh_index(&mut self) {
         let size = (self.hashes.len() * 2).max(4).next_power_of_two();
         self.index.clear();
-        self.index.resize(size, 0);
+        self.index.resize(size, (0, 0));
         let mask = size - 1;
         for (i, &h) in self.hashes.iter().enumerate() {
             let mut at = h as usize & mask;
-            while self.index[at] != 0 {
+            while self.index[at].1 != 0 {
                 at = (at + 1) & mask;
             }
-            self.index[at] = i as u32 + 1;
+            self.index[at] = (h, i as u32 + 1);
         }
     }
 
@@ -547,13 +548,17 @@ impl Context {
         let mask = self.index.len().wrapping_sub(1);
         let mut at = hash as usize & mask;
         for _ in 0..self.index.len() {
-            let i = (*self.index.get(at)? as usize).checked_sub(1)?;
-            if self.hashes.get(i) == Some(&hash) {
-                let found = self.entries.get(i).and_then(|e| {
-                    self.text
-                        .as_bytes()
-                        .get(e.name.start as usize..e.name.end as usize)
-                });
+            let (h, i) = *self.index.get(at)?;
+            if i == 0 {
+                return None;
+            }
+            if h == hash {
+                let i = i as usize - 1;
+                let e = self.entries.get(i)?;
+                let found = self
+                    .text
+                    .as_bytes()
+                    .get(e.name.start as usize..e.name.end as usize);
                 if found.is_some_and(|f| same_bytes(f, name)) {
                     return Some(i);
                 }

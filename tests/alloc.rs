@@ -10,7 +10,6 @@ use vexil::compile::{compile_sources, CompileOptions};
 use vexil::context::Context;
 
 #[path = "../benches/data/mod.rs"]
-#[allow(dead_code)]
 mod data;
 
 struct Counting;

@@ -9,7 +9,6 @@ use vexil::check::{check, Limits, Source};
 use vexil::compile::compile;
 
 #[path = "../benches/data/mod.rs"]
-#[allow(dead_code)]
 mod data;
 
 #[test]

@@ -767,9 +767,9 @@ const PEER_TAGS: &[&str] = &["mobile", "desktop", "newsletter", "beta-tester", "
 
 fn rare<'a>(rng: &mut Rng, per_mille: u64, rare: &[&'a str], common: &[&'a str]) -> &'a str {
     if rng.below(1000) < per_mille {
-        *rng.pick(rare)
+        rare[rng.below(rare.len() as u64) as usize]
     } else {
-        *rng.pick(common)
+        common[rng.below(common.len() as u64) as usize]
     }
 }
 

@@ -60,6 +60,21 @@ impl StrTable {
             .unwrap_or(&[])
     }
 
+    /// Where string `id` starts in the blob (0 if `id` is out of range).
+    #[inline]
+    pub fn start(&self, id: StrId) -> u32 {
+        match (id.0 as usize).checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// The blob's bytes (every string, back to back).
+    #[inline]
+    pub fn blob_bytes(&self) -> &[u8] {
+        self.blob.as_bytes()
+    }
+
     /// Number of strings.
     pub fn len(&self) -> usize {
         self.ends.len()

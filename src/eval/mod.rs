@@ -444,12 +444,20 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(never)]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
-        let name = rules.strings.get_bytes(*rules.attrs.get(id as usize)?);
-        let hash = match rules.derived.attr_hashes.get(id as usize) {
-            Some(&h) => h,
-            None => name_hash(name),
-        };
-        self.context.position_hashed(hash, name)
+        match rules.derived.attr_keys.get(id as usize) {
+            Some(k) => {
+                let name = rules
+                    .strings
+                    .blob_bytes()
+                    .get(k.start as usize..k.end as usize)?;
+                self.context.position_hashed(k.hash, name)
+            }
+            // A ruleset without lookup aids.
+            None => {
+                let name = rules.strings.get_bytes(*rules.attrs.get(id as usize)?);
+                self.context.position_hashed(name_hash(name), name)
+            }
+        }
     }
 
     /// The interned id of the context key ([`NONE`] when it has none or no
@@ -560,10 +568,22 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 let mut constant = self.constant_if_reused(at, s);
                 if constant == UNRESOLVED {
                     if set.len() <= SHORT_LIST {
-                        return Some(
-                            set.iter()
-                                .any(|&id| same_bytes(rules.strings.get_bytes(id), s.as_bytes())),
-                        );
+                        let s = s.as_bytes();
+                        return Some(match rules.derived.set_spans.get(range.range()) {
+                            Some(spans) => {
+                                let blob = rules.strings.blob_bytes();
+                                spans.iter().any(|&(start, end)| {
+                                    end.wrapping_sub(start) as usize == s.len()
+                                        && blob
+                                            .get(start as usize..end as usize)
+                                            .is_some_and(|item| same_bytes(item, s))
+                                })
+                            }
+                            // A ruleset without lookup aids.
+                            None => set
+                                .iter()
+                                .any(|&id| same_bytes(rules.strings.get_bytes(id), s)),
+                        });
                     }
                     constant = self.constant(at, s);
                 }
