@@ -1,17 +1,20 @@
 //! Evaluation contexts: the attributes of one user, device or request.
 //!
-//! A [`Context`] is built once from a JSON object (SPEC §6 "Contexts") and
-//! then evaluated against any number of flags. Construction validates the
-//! object, drops `null` values (they count as missing) and sorts attributes
-//! by name ([`name_order`]) so lookups are a binary search; evaluation only
-//! reads it.
+//! A [`Context`] is built from a JSON object (SPEC §6 "Contexts"), or
+//! without JSON through [`Context::builder`] and the typed setters, and then
+//! evaluated against any number of flags. Construction validates the object,
+//! drops `null` values (they count as missing) and sorts attributes by name
+//! ([`name_order`]) so lookups by name are a binary search; evaluation finds
+//! attributes through a small hash index of their names instead
+//! ([`Context::position_hashed`]).
 //!
 //! The context is packed: every name and string value lives in one text
-//! buffer, every attribute in one array of small fixed-size entries and every
-//! array element in another, so a context is three allocations whatever its
-//! size, and binding it to a ruleset walks contiguous memory instead of
-//! chasing one pointer per attribute. Readers get borrowed views ([`Attr`],
-//! [`Element`]).
+//! buffer, every attribute in one array of small fixed-size entries, their
+//! name hashes and hash index in two arrays of integers, and every array
+//! element in another, so a context is five allocations whatever its size.
+//! Replacing or removing an attribute cuts its old bytes and elements out
+//! of the buffers, so a long-lived context that is updated keeps only live
+//! data. Readers get borrowed views ([`Attr`], [`Element`]).
 
 use std::fmt;
 
