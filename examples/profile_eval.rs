@@ -6,7 +6,8 @@
 //! valgrind --tool=callgrind target/release/examples/profile_eval alone 1000 100000
 //! ```
 //!
-//! Arguments: the workload (`alone`, `project`, `five`, `all`), the number
+//! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
+//! `many` = all 500 flags of benchmark (c)), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
 
@@ -24,14 +25,23 @@ fn main() {
         .get(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let ruleset = if workload == "alone" {
-        data::compile("peer.flags", data::PEER_FLAG.to_string())
-    } else {
-        data::compile("project.flags", data::project(500, 10, 60, 20, 0x9A0))
+    let ruleset = match workload {
+        "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
+        // Benchmarks (a) and (c) of docs/benchmarks.md.
+        "typical" => data::compile("typical.flags", data::TYPICAL.to_string()),
+        "many" => data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6)),
+        _ => data::compile("project.flags", data::project(500, 10, 60, 20, 0x9A0)),
     };
-    let extra = if workload == "alone" { 0 } else { 6 };
-    let contexts = data::peer_contexts(contexts, extra, 60);
-    let flag = ruleset.flag(data::PEER_KEY).expect("peer flag");
+    let contexts = match workload {
+        "typical" | "many" => data::contexts(contexts, 1),
+        "alone" => data::peer_contexts(contexts, 0, 60),
+        _ => data::peer_contexts(contexts, 6, 60),
+    };
+    let flag = ruleset
+        .flag(data::PEER_KEY)
+        .or_else(|| ruleset.flag(data::TYPICAL_KEY))
+        .or_else(|| ruleset.flag("flag-0000"))
+        .expect("a flag to evaluate");
     let five: Vec<_> = [
         data::PEER_KEY,
         "pflag-0007",
@@ -52,7 +62,7 @@ fn main() {
                     served += p.detail_of(f).variation.map_or(0, str::len);
                 }
             }
-            "all" => {
+            "all" | "many" => {
                 for (_, d) in p.all() {
                     served += d.variation.map_or(0, str::len);
                 }
