@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench eval` runs them all; `cargo bench --bench eval -- typical`
 //! runs the groups whose name contains `typical`. The workloads come from
-//! `benches/data/mod.rs` and are deterministic. Figures and targets:
+//! `benches/data/mod.rs` and are deterministic. `cargo bench --bench eval -- peer`
+//! runs the peer-flag workloads (alone, in a 501-flag project, five and all flags). Figures and targets:
 //! docs/benchmarks.md.
 
 use std::hint::black_box;
@@ -207,5 +208,95 @@ fn snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, typical, worst, all_flags, compile, snapshot);
+/// How many distinct contexts the "1M" variants cycle through.
+const MILLION: usize = 1_000_000;
+/// How many the "hot" variants cycle through (they stay in cache).
+const HOT: usize = 1_000;
+/// The project around the peer flag: 500 flags × 10 rules over 60 attributes.
+const PROJECT_FLAGS: usize = 500;
+const PROJECT_ATTRS: usize = 60;
+const PROJECT_SEGMENTS: usize = 20;
+
+/// (g) The peers' bench flag (benches/peers/flag.flags): alone in its
+/// ruleset, then inside a 501-flag project (contexts of 16 attributes), one
+/// `prepare` + `detail_of` per iteration; then five flags and all flags per
+/// context. Each over 1M distinct contexts and over a hot set of 1,000.
+fn peer(c: &mut Criterion) {
+    let alone = data::compile("peer.flags", data::PEER_FLAG.to_string());
+    let project = data::compile(
+        "project.flags",
+        data::project(PROJECT_FLAGS, 10, PROJECT_ATTRS, PROJECT_SEGMENTS, 0x9A0),
+    );
+    assert_eq!(project.flag_count(), PROJECT_FLAGS + 1);
+    let small = data::peer_contexts(MILLION, 0, data::PEER_ATTRS.len());
+    let wide = data::peer_contexts(MILLION, 6, PROJECT_ATTRS);
+    assert_eq!(wide[0].len(), 16);
+    let alone_flag = alone.flag(data::PEER_KEY).expect("peer flag");
+    let project_flag = project.flag(data::PEER_KEY).expect("peer flag");
+    // The peer flag answers the same alone and inside the project.
+    for (a, b) in small.iter().zip(&wide).take(10_000) {
+        let (x, y) = (
+            alone.prepare(a).detail_of(alone_flag),
+            project.prepare(b).detail_of(project_flag),
+        );
+        assert_eq!((x.value, x.matched), (y.value, y.matched));
+    }
+    let five: Vec<_> = [
+        data::PEER_KEY,
+        "pflag-0007",
+        "pflag-0123",
+        "pflag-0250",
+        "pflag-0499",
+    ]
+    .iter()
+    .map(|k| project.flag(k).expect("project flag"))
+    .collect();
+
+    let mut group = c.benchmark_group("peer");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    for (set, n) in [("1M", MILLION), ("hot", HOT)] {
+        group.bench_function(format!("alone/{set}"), |b| {
+            let mut next = round_robin(&small[..n]);
+            b.iter(|| alone.prepare(next()).detail_of(black_box(alone_flag)))
+        });
+        group.bench_function(format!("project/{set}"), |b| {
+            let mut next = round_robin(&wide[..n]);
+            b.iter(|| project.prepare(next()).detail_of(black_box(project_flag)))
+        });
+    }
+    group.throughput(Throughput::Elements(five.len() as u64));
+    for (set, n) in [("1M", MILLION), ("hot", HOT)] {
+        group.bench_function(format!("project_five/{set}"), |b| {
+            let mut next = round_robin(&wide[..n]);
+            b.iter(|| {
+                let p = project.prepare(next());
+                let mut served = 0usize;
+                for &f in &five {
+                    served += p.detail_of(f).variation.map_or(0, str::len);
+                }
+                served
+            })
+        });
+    }
+    group.throughput(Throughput::Elements(project.flag_count() as u64));
+    for (set, n) in [("1M", MILLION), ("hot", HOT)] {
+        group.bench_function(format!("project_all/{set}"), |b| {
+            let mut next = round_robin(&wide[..n]);
+            b.iter(|| {
+                let p = project.prepare(next());
+                let mut served = 0usize;
+                for (_, d) in p.all() {
+                    served += d.variation.map_or(0, str::len);
+                }
+                served
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, typical, worst, all_flags, compile, snapshot, peer);
 criterion_main!(benches);

@@ -1,17 +1,20 @@
 //! Evaluation contexts: the attributes of one user, device or request.
 //!
-//! A [`Context`] is built once from a JSON object (SPEC §6 "Contexts") and
-//! then evaluated against any number of flags. Construction validates the
-//! object, drops `null` values (they count as missing) and sorts attributes
-//! by name ([`name_order`]) so lookups are a binary search; evaluation only
-//! reads it.
+//! A [`Context`] is built from a JSON object (SPEC §6 "Contexts"), or
+//! without JSON through [`Context::builder`] and the typed setters, and then
+//! evaluated against any number of flags. Construction validates the object,
+//! drops `null` values (they count as missing) and sorts attributes by name
+//! ([`name_order`]) so lookups by name are a binary search; evaluation finds
+//! attributes through a small hash index of their names instead
+//! ([`Context::position_hashed`]).
 //!
 //! The context is packed: every name and string value lives in one text
-//! buffer, every attribute in one array of small fixed-size entries and every
-//! array element in another, so a context is three allocations whatever its
-//! size, and binding it to a ruleset walks contiguous memory instead of
-//! chasing one pointer per attribute. Readers get borrowed views ([`Attr`],
-//! [`Element`]).
+//! buffer, every attribute in one array of small fixed-size entries, their
+//! name hashes and hash index in two arrays of integers, and every array
+//! element in another, so a context is five allocations whatever its size.
+//! Replacing or removing an attribute cuts its old bytes and elements out
+//! of the buffers, so a long-lived context that is updated keeps only live
+//! data. Readers get borrowed views ([`Attr`], [`Element`]).
 
 use std::fmt;
 
@@ -110,11 +113,20 @@ struct Entry {
 /// A validated context.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Context {
-    /// All names and string values, back to back.
+    /// All names and string values, back to back, nothing else: replacing or
+    /// removing an attribute cuts its bytes out, so the buffer never holds
+    /// more than the live attributes.
     text: String,
     /// Attributes in [`name_order`] of their names.
     entries: Vec<Entry>,
-    /// Elements of all array attributes.
+    /// [`name_hash`] of each entry's name, parallel to `entries`: what a
+    /// ruleset scans to find an attribute without comparing names.
+    hashes: Vec<u32>,
+    /// An open-addressing index over `hashes`: a power of two of slots, at
+    /// least twice the attributes, each (name hash, position + 1), or
+    /// (0, 0) when empty.
+    index: Vec<(u32, u32)>,
+    /// Elements of all array attributes, nothing else (same as `text`).
     elements: Vec<Slot>,
     /// The key's range of the text.
     key: Option<Span32>,
@@ -146,6 +158,92 @@ impl fmt::Display for ContextError {
 
 impl std::error::Error for ContextError {}
 
+/// A value about to be stored, borrowed from the caller.
+enum NewValue<'a, I, J> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+    Json(&'a serde_json::Value),
+    Strs(I),
+    Nums(J),
+}
+
+/// A [`NewValue`] that is not a list of the caller's.
+type Single<'a> = NewValue<'a, std::iter::Empty<&'static str>, std::iter::Empty<f64>>;
+
+/// Builds a [`Context`] attribute by attribute, without going through JSON
+/// (the shape of LaunchDarkly's `ContextBuilder`):
+///
+/// ```
+/// use vexil::context::Context;
+/// let context = Context::builder("user-1")
+///     .string("plan", "pro")
+///     .number("age", 42.0)
+///     .bool("beta", true)
+///     .strings("groups", ["admins", "staff"])
+///     .build()
+///     .expect("a valid context");
+/// assert_eq!(context.key(), Some("user-1"));
+/// ```
+///
+/// A later value for the same name replaces the earlier one. `key` may only
+/// be set with [`ContextBuilder::string`]; any other setter naming `key`
+/// makes [`ContextBuilder::build`] fail with [`ContextError::KeyNotString`].
+#[derive(Debug, Clone)]
+pub struct ContextBuilder {
+    context: Context,
+    error: Option<ContextError>,
+}
+
+impl ContextBuilder {
+    fn with(mut self, f: impl FnOnce(&mut Context) -> Result<(), ContextError>) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.context) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    /// Sets a string attribute.
+    pub fn string(self, name: &str, value: &str) -> Self {
+        self.with(|c| c.set_string(name, value))
+    }
+
+    /// Sets a number attribute.
+    pub fn number(self, name: &str, value: f64) -> Self {
+        self.with(|c| c.set_number(name, value))
+    }
+
+    /// Sets a boolean attribute.
+    pub fn bool(self, name: &str, value: bool) -> Self {
+        self.with(|c| c.set_bool(name, value))
+    }
+
+    /// Sets an array-of-strings attribute.
+    pub fn strings<S: AsRef<str>>(self, name: &str, values: impl IntoIterator<Item = S>) -> Self {
+        self.with(|c| c.set_strings(name, values))
+    }
+
+    /// Sets an array-of-numbers attribute.
+    pub fn numbers(self, name: &str, values: impl IntoIterator<Item = f64>) -> Self {
+        self.with(|c| c.set_numbers(name, values))
+    }
+
+    /// Sets an attribute from a JSON value (`null` removes it).
+    pub fn json(self, name: &str, value: &serde_json::Value) -> Self {
+        self.with(|c| c.put(name, Single::Json(value)))
+    }
+
+    /// The context, or the first error a setter met.
+    pub fn build(self) -> Result<Context, ContextError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.context),
+        }
+    }
+}
+
 impl Context {
     /// Builds a context from a JSON value.
     pub fn from_json(value: &serde_json::Value) -> Result<Context, ContextError> {
@@ -153,6 +251,8 @@ impl Context {
         let mut context = Context {
             text: String::new(),
             entries: Vec::with_capacity(object.len()),
+            hashes: Vec::new(),
+            index: Vec::new(),
             elements: Vec::new(),
             key: None,
         };
@@ -164,20 +264,21 @@ impl Context {
                 return Err(ContextError::KeyNotString);
             }
             let name = context.push_text(name)?;
-            let value = context.slot(value)?;
+            let value = context.slot(Single::Json(value))?;
             context.entries.push(Entry { name, value });
         }
         let text = std::mem::take(&mut context.text);
         context
             .entries
             .sort_by(|a, b| name_order(span(&text, a.name), span(&text, b.name)));
+        context.hashes = context
+            .entries
+            .iter()
+            .map(|e| name_hash(span(&text, e.name).as_bytes()))
+            .collect();
         context.text = text;
-        context.key = context
-            .find("key")
-            .and_then(|i| match context.entries[i].value {
-                Slot::Str(span) => Some(span),
-                _ => None,
-            });
+        context.refresh_index();
+        context.refresh_key();
         Ok(context)
     }
 
@@ -206,23 +307,110 @@ impl Context {
     pub fn with_key(key: &str) -> Context {
         let mut context = Context::default();
         // A key is a string: this cannot fail short of 4 GiB of text.
-        let _ = context.set("key", serde_json::Value::from(key));
+        let _ = context.set_string("key", key);
         context
+    }
+
+    /// A builder for a context with key `key` (see [`ContextBuilder`]).
+    pub fn builder(key: &str) -> ContextBuilder {
+        ContextBuilder {
+            context: Context::with_key(key),
+            error: None,
+        }
     }
 
     /// Sets an attribute from a JSON value (replacing any previous value;
     /// `null` removes it). `key` must be a string or `null`.
     pub fn set(&mut self, name: &str, value: serde_json::Value) -> Result<(), ContextError> {
-        if name == "key" && !(value.is_string() || value.is_null()) {
-            return Err(ContextError::KeyNotString);
+        self.put(name, Single::Json(&value))
+    }
+
+    /// Sets a string attribute (`key` included: it sets the context key).
+    pub fn set_string(&mut self, name: &str, value: &str) -> Result<(), ContextError> {
+        self.put(name, Single::Str(value))
+    }
+
+    /// Sets a number attribute (any `f64`, NaN included).
+    pub fn set_number(&mut self, name: &str, n: f64) -> Result<(), ContextError> {
+        self.put(name, Single::Num(n))
+    }
+
+    /// Sets a boolean attribute.
+    pub fn set_bool(&mut self, name: &str, b: bool) -> Result<(), ContextError> {
+        self.put(name, Single::Bool(b))
+    }
+
+    /// Sets an array-of-strings attribute.
+    pub fn set_strings<S: AsRef<str>>(
+        &mut self,
+        name: &str,
+        values: impl IntoIterator<Item = S>,
+    ) -> Result<(), ContextError> {
+        self.put(
+            name,
+            NewValue::<_, std::iter::Empty<f64>>::Strs(values.into_iter()),
+        )
+    }
+
+    /// Sets an array-of-numbers attribute.
+    pub fn set_numbers(
+        &mut self,
+        name: &str,
+        values: impl IntoIterator<Item = f64>,
+    ) -> Result<(), ContextError> {
+        self.put(
+            name,
+            NewValue::<std::iter::Empty<&str>, _>::Nums(values.into_iter()),
+        )
+    }
+
+    /// Removes an attribute (a no-op when it is missing). Removing `key`
+    /// leaves the context without a key.
+    pub fn remove(&mut self, name: &str) {
+        // Removal never fails: `null` is a valid value for every name.
+        let _ = self.put(name, Single::Json(&serde_json::Value::Null));
+    }
+
+    /// The one way an attribute changes: the old value's bytes and elements
+    /// are cut out (so the buffers hold only live data), then the new value
+    /// is appended and the entry updated, inserted or removed.
+    fn put<I, J>(&mut self, name: &str, value: NewValue<'_, I, J>) -> Result<(), ContextError>
+    where
+        I: Iterator,
+        I::Item: AsRef<str>,
+        J: Iterator<Item = f64>,
+    {
+        let remove = match &value {
+            NewValue::Json(v) => v.is_null(),
+            _ => false,
+        };
+        if name == "key" {
+            let is_string = match &value {
+                NewValue::Str(_) => true,
+                NewValue::Json(v) => v.is_string() || v.is_null(),
+                _ => false,
+            };
+            if !is_string {
+                return Err(ContextError::KeyNotString);
+            }
         }
         let at = self.find(name);
-        if value.is_null() {
+        if let Some(i) = at {
+            let old = self.entries[i].value;
+            self.release(old);
+            // Placeholder until the new value is stored.
+            self.entries[i].value = Slot::Other;
+        }
+        if remove {
             if let Some(i) = at {
+                let name_span = self.entries[i].name;
                 self.entries.remove(i);
+                self.hashes.remove(i);
+                self.cut_text(name_span);
+                self.refresh_index();
             }
         } else {
-            let slot = self.slot(&value)?;
+            let slot = self.slot(value)?;
             match at {
                 Some(i) => self.entries[i].value = slot,
                 None => {
@@ -237,28 +425,93 @@ impl Context {
                             value: slot,
                         },
                     );
+                    self.hashes.insert(i, name_hash(name.as_bytes()));
+                    self.refresh_index();
                 }
             }
         }
-        if name == "key" {
-            self.key = match self.find("key").map(|i| self.entries[i].value) {
-                Some(Slot::Str(span)) => Some(span),
-                _ => None,
-            };
-        }
+        self.refresh_key();
         Ok(())
     }
 
-    /// Sets a number attribute (any `f64`, NaN included).
-    pub fn set_number(&mut self, name: &str, n: f64) -> Result<(), ContextError> {
-        if name == "key" {
-            return Err(ContextError::KeyNotString);
+    /// Frees what a stored value holds in the buffers.
+    fn release(&mut self, value: Slot) {
+        match value {
+            Slot::Str(s) => self.cut_text(s),
+            Slot::List(range) => {
+                let (start, end) = (range.start as usize, range.end as usize);
+                // Cut the elements' strings first (back to front keeps the
+                // earlier spans valid), then the elements themselves.
+                for k in (start..end.min(self.elements.len())).rev() {
+                    if let Slot::Str(s) = self.elements[k] {
+                        self.cut_text(s);
+                    }
+                }
+                if start < end && end <= self.elements.len() {
+                    self.elements.drain(start..end);
+                    let removed = range.end - range.start;
+                    for e in &mut self.entries {
+                        if let Slot::List(r) = &mut e.value {
+                            if r.start >= range.end {
+                                r.start -= removed;
+                                r.end -= removed;
+                            }
+                        }
+                    }
+                }
+            }
+            Slot::Num(_) | Slot::Bool(_) | Slot::Object | Slot::Other => {}
         }
-        self.set(name, serde_json::Value::Bool(false))?;
-        if let Some(i) = self.find(name) {
-            self.entries[i].value = Slot::Num(n);
+    }
+
+    /// Removes the bytes of `cut` from the text and moves every later span
+    /// back by as many bytes.
+    fn cut_text(&mut self, cut: Span32) {
+        let (start, end) = (cut.start as usize, cut.end as usize);
+        if start >= end || end > self.text.len() {
+            return;
         }
-        Ok(())
+        self.text.replace_range(start..end, "");
+        let removed = cut.end - cut.start;
+        let shift = |s: &mut Span32| {
+            if s.start >= cut.end {
+                s.start -= removed;
+                s.end -= removed;
+            }
+        };
+        for e in &mut self.entries {
+            shift(&mut e.name);
+            if let Slot::Str(s) = &mut e.value {
+                shift(s);
+            }
+        }
+        for e in &mut self.elements {
+            if let Slot::Str(s) = e {
+                shift(s);
+            }
+        }
+    }
+
+    /// Rebuilds `index` (after attributes were added or removed).
+    fn refresh_index(&mut self) {
+        let size = (self.hashes.len() * 2).max(4).next_power_of_two();
+        self.index.clear();
+        self.index.resize(size, (0, 0));
+        let mask = size - 1;
+        for (i, &h) in self.hashes.iter().enumerate() {
+            let mut at = h as usize & mask;
+            while self.index[at].1 != 0 {
+                at = (at + 1) & mask;
+            }
+            self.index[at] = (h, i as u32 + 1);
+        }
+    }
+
+    fn refresh_key(&mut self) {
+        self.key = match self.find("key").map(|i| self.entries[i].value) {
+            Some(Slot::Str(span)) => Some(span),
+            _ => None,
+        };
     }
 
     /// The context key, if any.
@@ -281,13 +534,19 @@ impl Context {
         self.entries.is_empty()
     }
 
+    /// Bytes held for names and string values (live data only: replacing an
+    /// attribute does not grow it).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// The name of the `i`-th attribute in [`name_order`] (empty past the end).
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
         self.entries.get(i).map_or("", |e| self.text(e.name))
     }
 
-    /// The name of the `i`-th attribute as bytes (what binding compares).
+    /// The name of the `i`-th attribute as bytes.
     #[inline]
     pub fn name_bytes_at(&self, i: usize) -> &[u8] {
         self.entries.get(i).map_or(&[], |e| {
@@ -296,6 +555,34 @@ impl Context {
                 .get(e.name.start as usize..e.name.end as usize)
                 .unwrap_or(&[])
         })
+    }
+
+    /// The position of attribute `name`, whose [`name_hash`] is `hash`: a
+    /// probe of the context's hash index (usually one), confirmed by
+    /// comparing the name only where the hash matches.
+    #[inline]
+    pub fn position_hashed(&self, hash: u32, name: &[u8]) -> Option<usize> {
+        let mask = self.index.len().wrapping_sub(1);
+        let mut at = hash as usize & mask;
+        for _ in 0..self.index.len() {
+            let (h, i) = *self.index.get(at)?;
+            if i == 0 {
+                return None;
+            }
+            if h == hash {
+                let i = i as usize - 1;
+                let e = self.entries.get(i)?;
+                let found = self
+                    .text
+                    .as_bytes()
+                    .get(e.name.start as usize..e.name.end as usize);
+                if found.is_some_and(|f| same_bytes(f, name)) {
+                    return Some(i);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        None
     }
 
     /// The value of the `i`-th attribute in [`name_order`].
@@ -329,33 +616,68 @@ impl Context {
 
     fn push_text(&mut self, s: &str) -> Result<Span32, ContextError> {
         let start = u32::try_from(self.text.len()).map_err(|_| ContextError::TooLarge)?;
+        let end = u32::try_from(self.text.len() + s.len()).map_err(|_| ContextError::TooLarge)?;
         self.text.push_str(s);
-        let end = u32::try_from(self.text.len()).map_err(|_| ContextError::TooLarge)?;
         Ok(Span32 { start, end })
     }
 
-    fn slot(&mut self, value: &serde_json::Value) -> Result<Slot, ContextError> {
+    fn push_elements(
+        &mut self,
+        items: impl Iterator<Item = Result<Slot, ContextError>>,
+    ) -> Result<Slot, ContextError> {
+        let start = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
+        for item in items {
+            let item = item?;
+            self.elements.push(item);
+        }
+        let end = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
+        Ok(Slot::List(Span32 { start, end }))
+    }
+
+    fn slot<I, J>(&mut self, value: NewValue<'_, I, J>) -> Result<Slot, ContextError>
+    where
+        I: Iterator,
+        I::Item: AsRef<str>,
+        J: Iterator<Item = f64>,
+    {
         Ok(match value {
-            serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
-            serde_json::Value::Number(n) => Slot::Num(n.as_f64().unwrap_or(f64::NAN)),
-            serde_json::Value::Bool(b) => Slot::Bool(*b),
-            serde_json::Value::Array(items) => {
-                let mut elements = Vec::with_capacity(items.len());
-                for item in items {
-                    elements.push(match item {
-                        serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
-                        serde_json::Value::Number(n) => n.as_f64().map_or(Slot::Other, Slot::Num),
-                        _ => Slot::Other,
-                    });
-                }
+            NewValue::Str(s) => Slot::Str(self.push_text(s)?),
+            NewValue::Num(n) => Slot::Num(n),
+            NewValue::Bool(b) => Slot::Bool(b),
+            NewValue::Strs(items) => {
+                // Elements are appended after the strings they point to; a
+                // list's elements stay contiguous because nothing else is
+                // pushed to `elements` meanwhile.
                 let start =
                     u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-                self.elements.extend(elements);
+                for s in items {
+                    let span = self.push_text(s.as_ref())?;
+                    self.elements.push(Slot::Str(span));
+                }
                 let end = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
                 Slot::List(Span32 { start, end })
             }
-            serde_json::Value::Object(_) => Slot::Object,
-            serde_json::Value::Null => Slot::Other,
+            NewValue::Nums(items) => self.push_elements(items.map(|n| Ok(Slot::Num(n))))?,
+            NewValue::Json(value) => match value {
+                serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
+                serde_json::Value::Number(n) => Slot::Num(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::Bool(b) => Slot::Bool(*b),
+                serde_json::Value::Array(items) => {
+                    let mut slots = Vec::with_capacity(items.len());
+                    for item in items {
+                        slots.push(match item {
+                            serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
+                            serde_json::Value::Number(n) => {
+                                n.as_f64().map_or(Slot::Other, Slot::Num)
+                            }
+                            _ => Slot::Other,
+                        });
+                    }
+                    self.push_elements(slots.into_iter().map(Ok))?
+                }
+                serde_json::Value::Object(_) => Slot::Object,
+                serde_json::Value::Null => Slot::Other,
+            },
         })
     }
 }
@@ -390,6 +712,69 @@ fn nested_deeper_than(text: &str, limit: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// Byte equality for short texts (attribute names, string values, constants)
+/// without a call to `memcmp`: lengths first, then overlapping 8- or 4-byte
+/// words.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    #[inline]
+    fn word8(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(bytes) = s.get(at..at + 8) {
+            w.copy_from_slice(bytes);
+        }
+        u64::from_le_bytes(w)
+    }
+    #[inline]
+    fn word4(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        if let Some(bytes) = s.get(at..at + 4) {
+            w.copy_from_slice(bytes);
+        }
+        u32::from_le_bytes(w)
+    }
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word8(a, at) != word8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// The hash of an attribute name that contexts keep per attribute and
+/// rulesets per attribute id, so that finding an attribute is a scan of a few
+/// `u32`s. Not part of any format: it may change from one build to the next.
+#[inline]
+pub fn name_hash(name: &[u8]) -> u32 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (name.len() as u64).wrapping_mul(K);
+    let mut chunks = name.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    (h >> 32) as u32 ^ h as u32
 }
 
 #[inline]
@@ -487,5 +872,145 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| name_order(a, b));
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn the_builder_makes_what_json_makes() {
+        let built = Context::builder("u-1")
+            .string("plan", "pro")
+            .number("age", 42.0)
+            .bool("beta", true)
+            .strings("groups", ["a", "b"])
+            .numbers("ids", [1.0, 2.5])
+            .string("plan", "team")
+            .build()
+            .expect("valid");
+        let parsed = Context::from_json(&json!({
+            "key": "u-1", "plan": "team", "age": 42, "beta": true,
+            "groups": ["a", "b"], "ids": [1, 2.5]
+        }))
+        .expect("valid");
+        assert_eq!(built.len(), parsed.len());
+        for i in 0..parsed.len() {
+            assert_eq!(built.name_at(i), parsed.name_at(i));
+            assert_eq!(built.attr_at(i), parsed.attr_at(i));
+        }
+        assert_eq!(built.key(), Some("u-1"));
+        assert_eq!(
+            Context::builder("k").number("key", 1.0).build(),
+            Err(ContextError::KeyNotString)
+        );
+        let rekeyed = Context::builder("k")
+            .string("key", "k2")
+            .build()
+            .expect("valid");
+        assert_eq!(rekeyed.key(), Some("k2"));
+    }
+
+    #[test]
+    fn every_attribute_is_found_by_its_hash() {
+        let mut c = Context::with_key("k");
+        for i in 0..40 {
+            c.set_number(&format!("attr_{i}"), f64::from(i))
+                .expect("set");
+        }
+        for i in 0..40 {
+            let name = format!("attr_{i}");
+            let at = c.position_hashed(name_hash(name.as_bytes()), name.as_bytes());
+            assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(f64::from(i))));
+        }
+        // The right hash with the wrong name is not a match.
+        assert_eq!(c.position_hashed(name_hash(b"attr_1"), b"attr_2"), None);
+        assert_eq!(c.position_hashed(name_hash(b"nope"), b"nope"), None);
+        c.remove("attr_3");
+        assert_eq!(c.position_hashed(name_hash(b"attr_3"), b"attr_3"), None);
+        assert!(c.position_hashed(name_hash(b"attr_4"), b"attr_4").is_some());
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnoQ",
+            "Abcdefgh",
+            "abcdefgH",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(
+                    same_bytes(a.as_bytes(), b.as_bytes()),
+                    a == b,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn replacing_attributes_keeps_memory_bounded() {
+        let mut c = Context::builder("u")
+            .string("plan", "pro")
+            .strings("tags", ["x", "y"])
+            .number("age", 1.0)
+            .build()
+            .expect("valid");
+        let live = c.text_len();
+        for i in 0..10_000 {
+            let plan = if i % 2 == 0 { "enterprise-plus" } else { "pro" };
+            c.set_string("plan", plan).expect("set");
+            c.set("tags", json!(["x", "y"])).expect("set");
+            c.set_strings("tags", ["x", "y"]).expect("set");
+            c.set_number("age", f64::from(i)).expect("set");
+            c.set("plan", json!("pro")).expect("set");
+            c.set_bool("tmp", true).expect("set");
+            c.remove("tmp");
+        }
+        assert_eq!(c.text_len(), live, "the text holds only live data");
+        assert!(c.elements.len() <= 2);
+        assert!(c.text.capacity() < 256 && c.elements.capacity() < 64);
+        assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
+        assert_eq!(c.get("age"), Some(Attr::Num(9999.0)));
+        assert_eq!(c.get("tmp"), None);
+        let Some(Attr::List(tags)) = c.get("tags") else {
+            panic!("an array")
+        };
+        assert_eq!(
+            tags.iter().collect::<Vec<_>>(),
+            vec![Element::Str("x"), Element::Str("y")]
+        );
+        assert_eq!(c.key(), Some("u"));
+    }
+
+    #[test]
+    fn replacement_keeps_every_other_value_intact() {
+        let mut c = Context::from_json(&json!({
+            "key": "k", "a": "alpha", "b": ["x", "yy", 3], "c": "gamma", "d": 4
+        }))
+        .expect("valid");
+        c.set("b", json!(["zzz"])).expect("set");
+        c.set("a", json!("A")).expect("set");
+        c.set("key", json!("key-2")).expect("set");
+        c.remove("d");
+        c.set("c", json!(["p", "q"])).expect("set");
+        assert_eq!(c.key(), Some("key-2"));
+        assert_eq!(c.get("a"), Some(Attr::Str("A")));
+        let list = |name: &str| match c.get(name) {
+            Some(Attr::List(items)) => items.iter().collect::<Vec<_>>(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(list("b"), vec![Element::Str("zzz")]);
+        assert_eq!(list("c"), vec![Element::Str("p"), Element::Str("q")]);
+        assert_eq!(c.get("d"), None);
+        assert_eq!(c.len(), 4);
     }
 }

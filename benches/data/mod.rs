@@ -564,3 +564,278 @@ pub fn snapshot_source() -> String {
     out.push_str("flag huge-gate {\n  default off\n  rule \"members\" if segment huge => on\n}\n");
     out
 }
+
+// ---------------------------------------------------------------------------
+// The peers' bench flag (benches/peers/flag.flags), alone and inside a
+// project: 500 more flags × 10 rules over 60 attributes, contexts of 16
+// attributes.
+
+pub const PEER_KEY: &str = "bench-flag";
+
+pub const PEER_FLAG: &str = include_str!("../peers/flag.flags");
+
+/// The nine attributes the peer flag reads, in the project's attribute list.
+pub const PEER_ATTRS: &[&str] = &[
+    "country",
+    "email",
+    "app_version",
+    "age",
+    "plan",
+    "region",
+    "tags",
+    "score",
+    "beta",
+];
+
+/// What kind of value a project attribute `a_NN` holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// One of `v0`…`v19`.
+    Enum,
+    /// 0…99.
+    Num,
+    /// `x.y.z`.
+    Version,
+    /// `pre-NNN`.
+    Prefixed,
+}
+
+fn kind(i: usize) -> Kind {
+    [Kind::Enum, Kind::Num, Kind::Version, Kind::Prefixed][i % 4]
+}
+
+/// One atom of a project rule over attribute `i` (of `attrs`; the first nine
+/// are the peer flag's attributes, the rest `a_NN`).
+fn project_atom(out: &mut String, rng: &mut Rng, i: usize, segments: usize) {
+    if segments > 0 && rng.chance(8) {
+        let _ = write!(out, "segment pseg-{}", rng.below(segments as u64));
+        return;
+    }
+    match i {
+        0 => {
+            let list: Vec<String> = (0..2 + rng.below(5))
+                .map(|_| format!("\"{}\"", rng.pick(PEER_COUNTRIES)))
+                .collect();
+            let _ = write!(out, "country in [{}]", list.join(", "));
+        }
+        1 => {
+            let _ = write!(out, "email ends_with \"@{}\"", rng.pick(PEER_DOMAINS));
+        }
+        2 => {
+            let _ = write!(
+                out,
+                "app_version >= semver(\"{}.{}.0\")",
+                2 + rng.below(4),
+                rng.below(10)
+            );
+        }
+        3 => {
+            let _ = write!(out, "age > {}", 18 + rng.below(70));
+        }
+        4 => {
+            let _ = write!(out, "plan == \"{}\"", rng.pick(PEER_PLANS));
+        }
+        5 => {
+            let _ = write!(out, "region != \"{}\"", rng.pick(PEER_REGIONS));
+        }
+        6 => {
+            let _ = write!(out, "tags contains \"{}\"", rng.pick(PEER_TAGS));
+        }
+        7 => {
+            let _ = write!(out, "score < {}", rng.below(30));
+        }
+        8 => out.push_str("beta == true"),
+        _ => match kind(i) {
+            Kind::Enum if rng.chance(50) => {
+                let list: Vec<String> = (0..2 + rng.below(6))
+                    .map(|_| format!("\"v{}\"", rng.below(20)))
+                    .collect();
+                let _ = write!(out, "a_{i:02} in [{}]", list.join(", "));
+            }
+            Kind::Enum => {
+                let _ = write!(out, "a_{i:02} == \"v{}\"", rng.below(20));
+            }
+            Kind::Num => {
+                let op = *rng.pick(&[">", "<", ">=", "<="]);
+                let _ = write!(out, "a_{i:02} {op} {}", rng.below(100));
+            }
+            Kind::Version => {
+                let _ = write!(
+                    out,
+                    "a_{i:02} < semver(\"{}.{}.0\")",
+                    rng.below(4),
+                    rng.below(10)
+                );
+            }
+            Kind::Prefixed => {
+                let _ = write!(out, "a_{i:02} starts_with \"pre-{}\"", rng.below(10));
+            }
+        },
+    }
+}
+
+/// The peer flag plus `flags` flags of `rules` rules over `attrs` attributes
+/// (the peer flag's nine and `a_09` … `a_{attrs-1}`) and `segments` segments.
+pub fn project(flags: usize, rules: usize, attrs: usize, segments: usize, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::with_capacity(flags * rules * 80);
+    out.push_str(PEER_FLAG);
+    for s in 0..segments {
+        let _ = write!(out, "segment pseg-{s} {{\n  include [");
+        for k in 0..50 {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "\"user-{}\"", rng.below(1_000_000));
+        }
+        out.push_str("]\n  match ");
+        let a = rng.below(attrs as u64) as usize;
+        project_atom(&mut out, &mut rng, a, 0);
+        out.push_str("\n}\n");
+    }
+    // Every attribute is named at least once, so the ruleset has `attrs` of them.
+    let mut unnamed: Vec<usize> = (0..attrs).collect();
+    for f in 0..flags {
+        let _ = writeln!(out, "flag pflag-{f:04} {{");
+        let vars: &[&str] = if f % 3 == 0 {
+            out.push_str("  variations { control: \"control\", treatment: \"treatment\", holdout: \"holdout\" }\n  default control\n");
+            &["control", "treatment", "holdout"]
+        } else {
+            out.push_str("  variations { on: true, off: false }\n  default off\n");
+            &["on", "off"]
+        };
+        if rng.chance(30) {
+            let _ = writeln!(
+                out,
+                "  target {} [\"user-{}\", \"alice\"]",
+                vars[0],
+                rng.below(1_000_000)
+            );
+        }
+        for _ in 0..rules {
+            out.push_str("  rule if ");
+            for a in 0..1 + rng.below(3) {
+                if a > 0 {
+                    out.push_str(if rng.chance(75) { " and " } else { " or " });
+                }
+                let i = unnamed
+                    .pop()
+                    .unwrap_or_else(|| rng.below(attrs as u64) as usize);
+                project_atom(&mut out, &mut rng, i, segments);
+            }
+            out.push_str(" => ");
+            if rng.chance(20) {
+                write_split(&mut out, &mut rng, vars);
+            } else {
+                out.push_str(rng.pick::<&str>(vars));
+            }
+            out.push('\n');
+        }
+        if rng.chance(50) {
+            out.push_str("  rollout ");
+            write_split(&mut out, &mut rng, vars);
+            out.push('\n');
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+const PEER_COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "JP", "BR", "IN", "CA", "AU", "ES"];
+const PEER_RARE_COUNTRIES: &[&str] = &["IS", "LU", "MT", "LI", "MC"];
+const PEER_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "example.org",
+    "notexample-corp.com",
+    "corp-example.com",
+];
+const PEER_VERSIONS: &[&str] = &["2.7.13", "3.9.2", "4.0.0", "4.12.1", "5.0.0", "5.0.0-rc.1"];
+const PEER_NEW_VERSIONS: &[&str] = &["5.0.1", "5.2.0", "6.0.0-beta.1"];
+const PEER_PLANS: &[&str] = &["free", "pro", "team", "enterprise"];
+const PEER_ENT_PLANS: &[&str] = &["enterprise-gold", "enterprise-plus"];
+const PEER_REGIONS: &[&str] = &[
+    "eu-west",
+    "eu-central",
+    "us-east",
+    "us-west",
+    "ap-south",
+    "ap-northeast",
+];
+const PEER_RARE_REGIONS: &[&str] = &["sa-east", "af-south"];
+const PEER_TAGS: &[&str] = &["mobile", "desktop", "newsletter", "beta-tester", "vip"];
+
+fn rare<'a>(rng: &mut Rng, per_mille: u64, rare: &[&'a str], common: &[&'a str]) -> &'a str {
+    if rng.below(1000) < per_mille {
+        rare[rng.below(rare.len() as u64) as usize]
+    } else {
+        common[rng.below(common.len() as u64) as usize]
+    }
+}
+
+/// `n` contexts as the peer bench draws them (`benches/peers/src/main.rs`,
+/// `generate`: the key and the flag's nine attributes), plus `extra`
+/// attributes of the project (`a_09` … `a_{attrs-1}`, picked at random), built
+/// with [`Context::builder`].
+pub fn peer_contexts(n: usize, extra: usize, attrs: usize) -> Vec<Context> {
+    let mut rng = Rng::new(0x9E37_79B9);
+    (0..n)
+        .map(|i| {
+            let domain = if rng.below(1000) < 10 {
+                "example-corp.com"
+            } else {
+                rng.pick(PEER_DOMAINS)
+            };
+            let age = if rng.below(1000) < 10 {
+                91 + rng.below(9)
+            } else {
+                18 + rng.below(73)
+            };
+            let mut tags: Vec<&str> = (0..rng.below(4)).map(|_| *rng.pick(PEER_TAGS)).collect();
+            if rng.below(1000) < 50 {
+                tags.push("vip-internal");
+            }
+            let mut b = Context::builder(&format!("user-{i}"))
+                .string(
+                    "country",
+                    rare(&mut rng, 10, PEER_RARE_COUNTRIES, PEER_COUNTRIES),
+                )
+                .string("email", &format!("u{i}@{domain}"))
+                .string(
+                    "app_version",
+                    rare(&mut rng, 10, PEER_NEW_VERSIONS, PEER_VERSIONS),
+                )
+                .number("age", age as f64)
+                .string("plan", rare(&mut rng, 10, PEER_ENT_PLANS, PEER_PLANS))
+                .string(
+                    "region",
+                    rare(&mut rng, 10, PEER_RARE_REGIONS, PEER_REGIONS),
+                )
+                .strings("tags", tags)
+                .number("score", rng.below(30) as f64)
+                .bool("beta", rng.below(1000) < 10);
+            // The extra attributes draw from their own generator, so the
+            // peer attributes are the same whatever `extra` is.
+            let mut rng = Rng::new(i as u64 + 1);
+            let mut chosen: Vec<usize> = Vec::with_capacity(extra);
+            while chosen.len() < extra.min(attrs.saturating_sub(PEER_ATTRS.len())) {
+                let a = PEER_ATTRS.len() + rng.below((attrs - PEER_ATTRS.len()) as u64) as usize;
+                if chosen.contains(&a) {
+                    continue;
+                }
+                chosen.push(a);
+                let name = format!("a_{a:02}");
+                b = match kind(a) {
+                    Kind::Enum => b.string(&name, &format!("v{}", rng.below(20))),
+                    Kind::Num => b.number(&name, rng.below(100) as f64),
+                    Kind::Version => b.string(
+                        &name,
+                        &format!("{}.{}.{}", rng.below(4), rng.below(10), rng.below(10)),
+                    ),
+                    Kind::Prefixed => b.string(&name, &format!("pre-{}", rng.below(1000))),
+                };
+            }
+            b.build().expect("generated context is valid")
+        })
+        .collect()
+}

@@ -44,6 +44,37 @@ impl StrTable {
         self.blob.get(start as usize..end as usize).unwrap_or("")
     }
 
+    /// The bytes of string `id` (no char-boundary checks: what comparisons
+    /// on the evaluation path want); empty if `id` is out of range.
+    #[inline]
+    pub fn get_bytes(&self, id: StrId) -> &[u8] {
+        let i = id.0 as usize;
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        self.blob
+            .as_bytes()
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Where string `id` starts in the blob (0 if `id` is out of range).
+    #[inline]
+    pub fn start(&self, id: StrId) -> u32 {
+        match (id.0 as usize).checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// The blob's bytes (every string, back to back).
+    #[inline]
+    pub fn blob_bytes(&self) -> &[u8] {
+        self.blob.as_bytes()
+    }
+
     /// Number of strings.
     pub fn len(&self) -> usize {
         self.ends.len()

@@ -94,6 +94,12 @@ pub struct Derived {
     pub(crate) segment_memo: Vec<u32>,
     /// Number of memo slots.
     pub(crate) memo_len: u32,
+    /// For each attribute id: `context::name_hash` of its name (what a
+    /// context is searched for) and the name's byte range in `strings`.
+    pub(crate) attr_keys: Vec<AttrKey>,
+    /// For each item of `str_sets`: its byte range in the string blob, so a
+    /// short `in` list compares lengths and bytes without looking strings up.
+    pub(crate) set_spans: Vec<(u32, u32)>,
 }
 
 impl Ruleset {
@@ -106,6 +112,27 @@ impl Ruleset {
             flag_memo: vec![NONE; self.flags.len()],
             segment_memo: vec![NONE; self.segments.len()],
             memo_len: 0,
+            attr_keys: self
+                .attrs
+                .iter()
+                .map(|&name| {
+                    let bytes = self.strings.get_bytes(name);
+                    let start = self.strings.start(name);
+                    AttrKey {
+                        hash: crate::context::name_hash(bytes),
+                        start,
+                        end: start + bytes.len() as u32,
+                    }
+                })
+                .collect(),
+            set_spans: self
+                .str_sets
+                .iter()
+                .map(|&id| {
+                    let start = self.strings.start(id);
+                    (start, start + self.strings.get_bytes(id).len() as u32)
+                })
+                .collect(),
         };
         for instr in &self.code {
             let slot = match instr.atom {
@@ -122,6 +149,17 @@ impl Ruleset {
         }
         self.derived = derived;
     }
+}
+
+/// How evaluation finds an attribute in a context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttrKey {
+    /// `context::name_hash` of the name.
+    pub hash: u32,
+    /// The name's bytes in the string blob.
+    pub start: u32,
+    /// End of the name's bytes.
+    pub end: u32,
 }
 
 /// One flag's row.

@@ -1,22 +1,23 @@
 //! Evaluation over the compiled decision tables.
 //!
-//! [`Ruleset::prepare`] binds a [`Context`] to a ruleset once: the context
-//! key is looked up in the interned key table and every attribute the rules
-//! use is resolved to a slot by a merge-join of two sorted name lists. The
-//! resulting [`Prepared`] answers any number of flags without allocating:
-//! a flag is found by key through a hash index, targets are roaring bitmap
-//! probes, conditions are jump programs, splits are one xxh3 and a scan of a
-//! small cumulative table.
+//! [`Ruleset::prepare`] binds a [`Context`] to a ruleset in constant time:
+//! nothing is looked up until a flag reads it. The first time an evaluation
+//! reads an attribute it is found in the context by a scan of the context's
+//! name hashes (a few contiguous `u32`s, confirmed by one name compare) and
+//! the position is remembered; the context key is interned the first time a
+//! target list or a segment asks for it. So one check costs what the
+//! evaluated flag reads, whatever the size of the ruleset. The resulting
+//! [`Prepared`] answers any number of flags without allocating: a flag is
+//! found by key through a hash index, targets are roaring bitmap probes,
+//! conditions are jump programs, splits are one xxh3 and a scan of a small
+//! cumulative table.
 
-use std::cell::Cell;
-
-use smallvec::SmallVec;
+use std::cell::{Cell, RefCell};
 
 use crate::compile::strings::StrId;
 use crate::compile::tables::*;
-use std::cmp::Ordering;
 
-use crate::context::{name_order_bytes, Attr, Context, Element};
+use crate::context::{name_hash, same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
@@ -33,78 +34,169 @@ pub struct FlagRef(u32);
 const UNRESOLVED: u32 = u32::MAX;
 /// A string attribute equal to no constant of the ruleset.
 const NO_CONSTANT: u32 = u32::MAX - 1;
+/// A string attribute compared once by text: looked up among the constants
+/// the next time (a single check never pays for the lookup, many flags
+/// reading one attribute compare integers).
+const SEEN_ONCE: u32 = u32::MAX - 2;
 /// A memo slot not yet computed.
 const UNKNOWN: u32 = u32::MAX;
+/// The context key not yet interned.
+const KEY_UNRESOLVED: u32 = u32::MAX - 1;
+
+/// Attribute ids below this have their context position cached in the
+/// [`Prepared`] itself; higher ids are looked up at each use (still a scan of
+/// the context's name hashes, never a walk of the ruleset).
+const SLOT_CACHE: usize = 64;
+/// An attribute whose position has not been looked up yet.
+const SLOT_UNRESOLVED: u8 = u8::MAX;
+/// An attribute the context does not have.
+const SLOT_MISSING: u8 = u8::MAX - 1;
+/// Context positions below this have the constant their string value equals
+/// cached in the [`Prepared`].
+const CONSTANT_CACHE: usize = 32;
+/// `in` lists up to this long compare the attribute's text with each item
+/// directly (unless its interned constant is already known): cheaper than
+/// hashing it once.
+const SHORT_LIST: usize = 8;
+/// `in` lists up to this long are scanned by interned id; longer ones are
+/// binary-searched by text.
+const SCAN_LIST: usize = 16;
 
 /// A context bound to one ruleset, ready to evaluate any of its flags.
 ///
-/// Besides the attribute slots it caches, per evaluation context, what does
-/// not change from one flag to the next: which interned constant a string
-/// attribute equals (so `==` and short `in` lists compare integers), the last
-/// semantic version and the last instant parsed from an attribute, and the answers of segments and
+/// It is fixed-size and made in constant time. It caches, per evaluation
+/// context, what does not change from one flag to the next: where each
+/// attribute is in the context (found on first use), the interned context key
+/// (on first use), which interned constant a string attribute equals (so `==`
+/// and `in` lists compare integers), the last semantic version and the last
+/// instant parsed from an attribute, and the answers of segments and
 /// prerequisite flags (so each is computed at most once, which is what makes
-/// the complexity caps bound the work). The caches are `Cell`s: a `Prepared`
-/// is meant for one thread, for one request.
-#[derive(Debug, Clone)]
+/// the complexity caps bound the work). The memo of segments and
+/// prerequisites lives in a buffer borrowed from a per-thread pool the first
+/// time a flag reaches a segment or prerequisite, and returned when the
+/// `Prepared` is dropped; in steady state nothing is allocated. The caches
+/// are `Cell`s: a `Prepared` is meant for one thread, for one request.
+#[derive(Debug)]
 pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
     context: &'c Context,
-    /// For each attribute id: the index of the attribute in the context, or NONE.
-    slots: SmallVec<[u32; 32]>,
-    /// For each attribute id: the string constant its value equals
-    /// ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
-    constants: SmallVec<[Cell<u32>; 32]>,
+    /// The interned id of the context key, [`NONE`] when it has none or is
+    /// in no list, [`KEY_UNRESOLVED`] until asked.
+    key: Cell<u32>,
+    /// For attribute ids below [`SLOT_CACHE`]: the attribute's position in
+    /// the context, [`SLOT_MISSING`], or [`SLOT_UNRESOLVED`].
+    slots: [Cell<u8>; SLOT_CACHE],
+    /// For context positions below [`CONSTANT_CACHE`]: the string constant
+    /// the value equals ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
+    constants: [Cell<u32>; CONSTANT_CACHE],
     /// The last version parsed: (attribute id, version), NONE when empty.
     version: Cell<(u32, Option<semver::VersionRef<'c>>)>,
     /// The last instant parsed from a string: (attribute id, instant), NONE when empty.
     instant: Cell<(u32, Option<date::Instant>)>,
-    /// Memoized segment answers (0/1) and prerequisite variations, [`UNKNOWN`] until computed.
-    memo: SmallVec<[Cell<u32>; 16]>,
-    /// The interned id of the context key, or NONE.
-    key: u32,
+    /// Memoized segment answers (0/1) and prerequisite variations, taken
+    /// from the thread's pool on first use.
+    memo: RefCell<Option<Scratch>>,
+}
+
+impl Clone for Prepared<'_, '_> {
+    /// A copy with the same caches, but its own (empty) memo.
+    fn clone(&self) -> Self {
+        Prepared {
+            rules: self.rules,
+            context: self.context,
+            key: self.key.clone(),
+            slots: self.slots.clone(),
+            constants: self.constants.clone(),
+            version: self.version.clone(),
+            instant: self.instant.clone(),
+            memo: RefCell::new(None),
+        }
+    }
+}
+
+impl Drop for Prepared<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(scratch) = self.memo.get_mut().take() {
+            scratch.give_back();
+        }
+    }
+}
+
+/// A memo buffer: entry `i` holds `(stamp, value)` and counts only when its
+/// stamp is the buffer's current one, so reusing it needs no clearing.
+#[derive(Debug, Default)]
+struct Scratch {
+    stamp: u32,
+    entries: Vec<(u32, u32)>,
+}
+
+/// Most memo buffers a thread keeps for reuse.
+const POOL_MAX: usize = 16;
+
+thread_local! {
+    /// Memo buffers returned by dropped [`Prepared`]s of this thread.
+    static POOL: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Scratch {
+    /// A buffer of at least `len` unknown entries, from the pool if it has one.
+    fn take(len: usize) -> Scratch {
+        let mut scratch = POOL
+            .try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        scratch.stamp = scratch.stamp.wrapping_add(1);
+        if scratch.stamp == 0 {
+            scratch.entries.iter_mut().for_each(|e| *e = (0, 0));
+            scratch.stamp = 1;
+        }
+        if scratch.entries.len() < len {
+            scratch.entries.resize(len, (0, 0));
+        }
+        scratch
+    }
+
+    fn give_back(self) {
+        let _ = POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < POOL_MAX {
+                    pool.push(self);
+                }
+            }
+        });
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> u32 {
+        match self.entries.get(i as usize) {
+            Some(&(stamp, value)) if stamp == self.stamp => value,
+            _ => UNKNOWN,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, i: u32, value: u32) {
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            *e = (self.stamp, value);
+        }
+    }
 }
 
 impl Ruleset {
-    /// Binds a context to this ruleset.
+    /// Binds a context to this ruleset. Constant time: attributes and the
+    /// key are looked up when a flag first reads them.
+    #[inline]
     pub fn prepare<'r, 'c>(&'r self, context: &'c Context) -> Prepared<'r, 'c> {
-        let mut slots: SmallVec<[u32; 32]> = SmallVec::with_capacity(self.attrs.len());
-        let count = context.len();
-        let mut at = 0;
-        for &name in &self.attrs {
-            let name = self.strings.get(name).as_bytes();
-            let mut order = Ordering::Greater;
-            while at < count {
-                order = name_order_bytes(context.name_bytes_at(at), name);
-                if order != Ordering::Less {
-                    break;
-                }
-                at += 1;
-            }
-            slots.push(if at < count && order == Ordering::Equal {
-                at as u32
-            } else {
-                NONE
-            });
-        }
-        let key = context
-            .key()
-            .and_then(|k| self.keys.find(k))
-            .unwrap_or(NONE);
-        let constants = (0..self.attrs.len())
-            .map(|_| Cell::new(UNRESOLVED))
-            .collect();
-        let memo = (0..self.derived.memo_len)
-            .map(|_| Cell::new(UNKNOWN))
-            .collect();
         Prepared {
             rules: self,
             context,
-            slots,
-            constants,
+            key: Cell::new(KEY_UNRESOLVED),
+            slots: [const { Cell::new(SLOT_UNRESOLVED) }; SLOT_CACHE],
+            constants: [const { Cell::new(UNRESOLVED) }; CONSTANT_CACHE],
             version: Cell::new((NONE, None)),
             instant: Cell::new((NONE, None)),
-            memo,
-            key,
+            memo: RefCell::new(None),
         }
     }
 
@@ -239,9 +331,15 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 matched: None,
             };
         }
-        if self.key != NONE {
-            for target in &rules.targets[flag.targets.range()] {
-                if target.keys.contains(self.key) {
+        let targets = rules.targets.get(flag.targets.range()).unwrap_or(&[]);
+        let key = if targets.is_empty() {
+            NONE
+        } else {
+            self.key_id()
+        };
+        if key != NONE {
+            for target in targets {
+                if target.keys.contains(key) {
                     return Decision {
                         variation: target.variation,
                         reason: Reason::TargetingMatch,
@@ -316,8 +414,67 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     #[inline]
     fn attr(&self, id: u32) -> Option<Attr<'c>> {
-        let slot = *self.slots.get(id as usize)?;
-        (slot != NONE).then(|| self.context.attr_at(slot as usize))
+        self.position(id).map(|at| self.context.attr_at(at))
+    }
+
+    /// Where attribute `id` is in the context, found on first use.
+    #[inline]
+    fn position(&self, id: u32) -> Option<usize> {
+        let Some(cell) = self.slots.get(id as usize) else {
+            return self.look_up(id);
+        };
+        match cell.get() {
+            SLOT_MISSING => None,
+            SLOT_UNRESOLVED => {
+                let found = self.look_up(id);
+                match found {
+                    None => cell.set(SLOT_MISSING),
+                    Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
+                    // Too far into a huge context to cache: looked up each time.
+                    Some(_) => {}
+                }
+                found
+            }
+            at => Some(usize::from(at)),
+        }
+    }
+
+    /// Finds attribute `id` in the context by its name's hash.
+    #[cold]
+    #[inline(never)]
+    fn look_up(&self, id: u32) -> Option<usize> {
+        let rules = self.rules;
+        match rules.derived.attr_keys.get(id as usize) {
+            Some(k) => {
+                let name = rules
+                    .strings
+                    .blob_bytes()
+                    .get(k.start as usize..k.end as usize)?;
+                self.context.position_hashed(k.hash, name)
+            }
+            // A ruleset without lookup aids.
+            None => {
+                let name = rules.strings.get_bytes(*rules.attrs.get(id as usize)?);
+                self.context.position_hashed(name_hash(name), name)
+            }
+        }
+    }
+
+    /// The interned id of the context key ([`NONE`] when it has none or no
+    /// list names it), looked up on first use.
+    #[inline]
+    fn key_id(&self) -> u32 {
+        let known = self.key.get();
+        if known != KEY_UNRESOLVED {
+            return known;
+        }
+        let id = self
+            .context
+            .key()
+            .and_then(|k| self.rules.keys.find(k))
+            .unwrap_or(NONE);
+        self.key.set(id);
+        id
     }
 
     /// Runs a condition program from `entry`.
@@ -343,19 +500,23 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     fn atom(&self, atom: &Atom, depth: u32) -> bool {
         match *atom {
-            Atom::Exists(attr) => self.attr(attr).is_some(),
-            Atom::Cmp { attr, negate, pred } => match self.attr(attr) {
-                None => false,
-                Some(Attr::List(items)) => items.iter().any(|e| self.element(&pred, &e)) != negate,
-                Some(Attr::Str(s)) => match self.string(attr, s, &pred) {
-                    Some(hit) => hit != negate,
-                    None => false,
-                },
-                Some(scalar) => match self.scalar(&pred, &scalar) {
-                    Some(hit) => hit != negate,
-                    None => false,
-                },
-            },
+            Atom::Cmp { attr, negate, pred } => {
+                let Some(at) = self.position(attr) else {
+                    return false;
+                };
+                match self.context.attr_at(at) {
+                    Attr::Str(s) => match self.string(attr, at, s, &pred) {
+                        Some(hit) => hit != negate,
+                        None => false,
+                    },
+                    Attr::List(items) => items.iter().any(|e| self.element(&pred, &e)) != negate,
+                    scalar => match self.scalar(&pred, &scalar) {
+                        Some(hit) => hit != negate,
+                        None => false,
+                    },
+                }
+            }
+            Atom::Exists(attr) => self.position(attr).is_some(),
             Atom::Segment(segment) => {
                 self.memoized(
                     self.rules.derived.segment_memo.get(segment as usize),
@@ -376,29 +537,67 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     /// The memoized value of a memo slot, computing it on first use.
     fn memoized(&self, slot: Option<&u32>, compute: impl FnOnce() -> u32) -> u32 {
-        let cell = slot.and_then(|&i| self.memo.get(i as usize));
-        if let Some(cell) = cell {
-            let known = cell.get();
+        let Some(&slot) = slot.filter(|&&s| s != NONE) else {
+            return compute();
+        };
+        if let Ok(memo) = self.memo.try_borrow() {
+            let known = memo.as_ref().map_or(UNKNOWN, |m| m.get(slot));
             if known != UNKNOWN {
                 return known;
             }
         }
         let value = compute();
-        if let Some(cell) = cell {
-            cell.set(value);
+        if let Ok(mut memo) = self.memo.try_borrow_mut() {
+            memo.get_or_insert_with(|| Scratch::take(self.rules.derived.memo_len as usize))
+                .set(slot, value);
         }
         value
     }
 
     /// A string attribute against a predicate: equality and short lists by
     /// interned id, versions through the one-entry cache, the rest by text.
-    fn string(&self, attr: u32, s: &'c str, pred: &Pred) -> Option<bool> {
+    fn string(&self, attr: u32, at: usize, s: &'c str, pred: &Pred) -> Option<bool> {
+        let rules = self.rules;
         match *pred {
-            Pred::StrEq(id) => Some(self.constant(attr, s) == id.0),
-            Pred::StrIn(range) if range.len <= 16 => {
-                let constant = self.constant(attr, s);
-                let set = self.rules.str_sets.get(range.range())?;
-                Some(constant != NO_CONSTANT && set.iter().any(|id| id.0 == constant))
+            Pred::StrEq(id) => Some(match self.constant_if_reused(at, s) {
+                UNRESOLVED => same_bytes(rules.strings.get_bytes(id), s.as_bytes()),
+                constant => constant == id.0,
+            }),
+            Pred::StrIn(range) => {
+                let set = rules.str_sets.get(range.range())?;
+                let mut constant = self.constant_if_reused(at, s);
+                if constant == UNRESOLVED {
+                    if set.len() <= SHORT_LIST {
+                        let s = s.as_bytes();
+                        return Some(match rules.derived.set_spans.get(range.range()) {
+                            Some(spans) => {
+                                let blob = rules.strings.blob_bytes();
+                                spans.iter().any(|&(start, end)| {
+                                    end.wrapping_sub(start) as usize == s.len()
+                                        && blob
+                                            .get(start as usize..end as usize)
+                                            .is_some_and(|item| same_bytes(item, s))
+                                })
+                            }
+                            // A ruleset without lookup aids.
+                            None => set
+                                .iter()
+                                .any(|&id| same_bytes(rules.strings.get_bytes(id), s)),
+                        });
+                    }
+                    constant = self.constant(at, s);
+                }
+                if constant == NO_CONSTANT {
+                    // Equal to no string of the ruleset: in no list.
+                    Some(false)
+                } else if set.len() <= SCAN_LIST {
+                    Some(set.iter().any(|id| id.0 == constant))
+                } else {
+                    Some(
+                        set.binary_search_by(|id| rules.strings.get(*id).cmp(s))
+                            .is_ok(),
+                    )
+                }
             }
             Pred::Semver(rel, i) => {
                 let (cached, version) = self.version.get();
@@ -427,14 +626,33 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    /// The interned constant equal to attribute `attr`'s string value `s`, or [`NO_CONSTANT`].
-    fn constant(&self, attr: u32, s: &str) -> u32 {
-        let Some(cell) = self.constants.get(attr as usize) else {
-            return NO_CONSTANT;
-        };
-        let known = cell.get();
-        if known != UNRESOLVED {
-            return known;
+    /// The interned constant the string at context position `at` equals:
+    /// [`UNRESOLVED`] the first time (the caller compares text), the
+    /// constant from the second time on.
+    #[inline]
+    fn constant_if_reused(&self, at: usize, s: &str) -> u32 {
+        match self.constants.get(at) {
+            None => UNRESOLVED,
+            Some(cell) => match cell.get() {
+                UNRESOLVED => {
+                    cell.set(SEEN_ONCE);
+                    UNRESOLVED
+                }
+                SEEN_ONCE => self.constant(at, s),
+                known => known,
+            },
+        }
+    }
+
+    /// The interned constant equal to the string `s` at context position
+    /// `at`, or [`NO_CONSTANT`]; looked up once per position.
+    fn constant(&self, at: usize, s: &str) -> u32 {
+        let cell = self.constants.get(at);
+        if let Some(cell) = cell {
+            let known = cell.get();
+            if known != UNRESOLVED && known != SEEN_ONCE {
+                return known;
+            }
         }
         let rules = self.rules;
         let found = if rules.derived.string_slots.is_empty() {
@@ -444,7 +662,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             crate::compile::strings::find_in(&rules.strings, &rules.derived.string_slots, s)
         };
         let found = found.unwrap_or(NO_CONSTANT);
-        cell.set(found);
+        if let Some(cell) = cell {
+            cell.set(found);
+        }
         found
     }
 
@@ -452,12 +672,15 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let Some(segment) = self.rules.segments.get(segment as usize) else {
             return false;
         };
-        if self.key != NONE {
-            if segment.include.contains(self.key) {
-                return true;
-            }
-            if segment.exclude.contains(self.key) {
-                return false;
+        if !(segment.include.is_empty() && segment.exclude.is_empty()) {
+            let key = self.key_id();
+            if key != NONE {
+                if segment.include.contains(key) {
+                    return true;
+                }
+                if segment.exclude.contains(key) {
+                    return false;
+                }
             }
         }
         segment.entry != NONE && self.run(segment.entry, depth)
@@ -471,7 +694,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Element::Other => return false,
         };
         match (pred, value) {
-            (Pred::ContainsStr(s), Value::Str(e)) => self.rules.strings.get(*s) == e,
+            (Pred::ContainsStr(s), Value::Str(e)) => {
+                same_bytes(self.rules.strings.get_bytes(*s), e.as_bytes())
+            }
             (Pred::ContainsNum(n), Value::Num(e)) => e == *n,
             (Pred::ContainsStr(_) | Pred::ContainsNum(_), _) => false,
             _ => self.test(pred, value) == Some(true),
@@ -524,8 +749,16 @@ impl<'r, 'c> Prepared<'r, 'c> {
             }
             (Pred::EmptyIn, Value::Str(_) | Value::Num(_)) => Some(false),
             (Pred::ContainsStr(s), Value::Str(v)) => Some(v.contains(rules.strings.get(s))),
-            (Pred::StartsWith(s), Value::Str(v)) => Some(v.starts_with(rules.strings.get(s))),
-            (Pred::EndsWith(s), Value::Str(v)) => Some(v.ends_with(rules.strings.get(s))),
+            (Pred::StartsWith(s), Value::Str(v)) => {
+                let prefix = rules.strings.get_bytes(s);
+                let v = v.as_bytes();
+                Some(v.len() >= prefix.len() && same_bytes(&v[..prefix.len()], prefix))
+            }
+            (Pred::EndsWith(s), Value::Str(v)) => {
+                let suffix = rules.strings.get_bytes(s);
+                let v = v.as_bytes();
+                Some(v.len() >= suffix.len() && same_bytes(&v[v.len() - suffix.len()..], suffix))
+            }
             (Pred::Matches(i), Value::Str(v)) => Some(rules.regexes.get(i as usize)?.1.is_match(v)),
             _ => None,
         }

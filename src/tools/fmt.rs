@@ -943,7 +943,7 @@ mod tests {
         };
         // The parser refuses values deeper than the shared limit before fmt
         // sees them; fmt's own cap (for any bracket) sits above it.
-        assert!(MAX_NESTING >= crate::limits::MAX_VALUE_NESTING);
+        const { assert!(MAX_NESTING >= crate::limits::MAX_VALUE_NESTING) };
         let deepest = crate::limits::MAX_VALUE_NESTING;
         let errors = format(&nested(deepest + 1)).expect_err("too deep to format");
         assert!(errors[0].message.contains("nested deeper"), "{errors:?}");

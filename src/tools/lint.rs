@@ -753,7 +753,7 @@ mod tests {
     #[test]
     fn deep_conditions_are_skipped_but_still_use_segments() {
         let deep = format!("{}segment s", "not ".repeat(MAX_LINT_DEPTH + 10));
-        assert!(MAX_LINT_DEPTH + 10 < crate::limits::MAX_CONDITION_NESTING);
+        const { assert!(MAX_LINT_DEPTH + 10 < crate::limits::MAX_CONDITION_NESTING) };
         silent(&format!(
             r#"segment s {{ include ["a"] }} flag f {{ rule if {deep} and x > 5 and x < 3 => on }}"#
         ));

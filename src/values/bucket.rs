@@ -15,11 +15,19 @@ pub const BUCKETS: u32 = 10_000;
 pub const MAX_BUCKETABLE: f64 = 9_007_199_254_740_992.0;
 
 const STACK: usize = 256;
+const SHORT: usize = 48;
 
 /// The bucket of `value` under `salt`.
 pub fn bucket(salt: &str, value: &str) -> u32 {
     let len = salt.len() + 1 + value.len();
-    let hash = if len <= STACK {
+    let hash = if len <= SHORT {
+        // Most salts and keys are short: a small buffer is cheaper to clear.
+        let mut buf = [0u8; SHORT];
+        buf[..salt.len()].copy_from_slice(salt.as_bytes());
+        buf[salt.len()] = b':';
+        buf[salt.len() + 1..len].copy_from_slice(value.as_bytes());
+        xxh3_64(&buf[..len])
+    } else if len <= STACK {
         let mut buf = [0u8; STACK];
         buf[..salt.len()].copy_from_slice(salt.as_bytes());
         buf[salt.len()] = b':';
@@ -60,6 +68,15 @@ mod tests {
             (xxh3_64(joined.as_bytes()) % 10_000) as u32
         );
         assert_eq!(bucket("s", "v"), (xxh3_64(b"s:v") % 10_000) as u32);
+        // Either side of each buffer size.
+        for n in [40, 46, 47, 48, 49, 250, 254, 255, 256, 257] {
+            let value = "v".repeat(n);
+            let joined = format!("s:{value}");
+            assert_eq!(
+                bucket("s", &value),
+                (xxh3_64(joined.as_bytes()) % 10_000) as u32
+            );
+        }
     }
 
     #[test]

@@ -146,7 +146,49 @@ fn is_numeric(identifier: &str) -> bool {
 }
 
 /// Parses a version; `None` when the text is not one.
+#[inline]
 pub fn parse(text: &str) -> Option<VersionRef<'_>> {
+    match parse_plain(text.as_bytes()) {
+        Some(version) => Some(version),
+        None => parse_general(text),
+    }
+}
+
+/// The common case in one pass: `MAJOR[.MINOR[.PATCH]]`, ASCII digits only,
+/// no leading zeros, at most 18 digits a part (so no overflow check).
+/// `None` means "not this simple form", not "invalid": [`parse_general`]
+/// then decides.
+#[inline]
+fn parse_plain(bytes: &[u8]) -> Option<VersionRef<'static>> {
+    let mut parts = [0u64; 3];
+    let mut part = 0;
+    let mut digits = 0;
+    for &b in bytes {
+        match b {
+            b'0'..=b'9' => {
+                if digits == 18 || (digits == 1 && parts[part] == 0) {
+                    return None;
+                }
+                parts[part] = parts[part] * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && part < 2 => {
+                part += 1;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    (digits > 0).then_some(VersionRef {
+        major: parts[0],
+        minor: parts[1],
+        patch: parts[2],
+        pre: "",
+    })
+}
+
+/// Any version text (see [`parse`]).
+fn parse_general(text: &str) -> Option<VersionRef<'_>> {
     let text = text
         .strip_prefix('v')
         .or_else(|| text.strip_prefix('V'))
@@ -228,6 +270,40 @@ fn numeric_part(part: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_pass_form_agrees_with_the_general_parser() {
+        for text in [
+            "0",
+            "1",
+            "1.2",
+            "1.2.3",
+            "10.20.30",
+            "01.2.3",
+            "1.02.3",
+            "1.2.03",
+            "0.0.0",
+            "1.",
+            "1..2",
+            ".1",
+            "1.2.3.4",
+            "",
+            "999999999999999999.1.1",
+            "9999999999999999999.1.1",
+            "18446744073709551615.0.0",
+            "18446744073709551616.0.0",
+            "1.2.3-rc.1",
+            "v1.2.3",
+            "1.2.3+b",
+        ] {
+            let plain = parse_plain(text.as_bytes());
+            let general = parse_general(text);
+            if let Some(p) = plain {
+                assert_eq!(Some(p), general, "{text:?}");
+            }
+            assert_eq!(parse(text), general, "{text:?}");
+        }
+    }
 
     fn v(text: &str) -> VersionRef<'_> {
         match parse(text) {

@@ -15,6 +15,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk_evaluation as ld;
+
+/// The root crate's bench workloads (the 501-flag project and its contexts).
+#[path = "../../data/mod.rs"]
+mod data;
 use unleash_yggdrasil as ygg;
 
 const FLAG: &str = "bench-flag";
@@ -440,6 +444,31 @@ fn main() {
         loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     let prepared: Vec<vexil::eval::Prepared> = vexil_ctxs.iter().map(|c| ruleset.prepare(c)).collect();
+    // The same flag inside a project of 500 more flags × 10 rules over 60
+    // attributes, contexts of 16 attributes (benches/data/mod.rs).
+    let project = data::compile("project.flags", data::project(500, 10, 60, 20, 0x9A0));
+    let project_flag = project.flag(FLAG).expect("bench-flag in the project");
+    let project_ctxs = data::peer_contexts(n, 6, 60);
+    let five: Vec<_> = [FLAG, "pflag-0007", "pflag-0123", "pflag-0250", "pflag-0499"]
+        .iter()
+        .map(|k| project.flag(k).expect("project flag"))
+        .collect();
+    let project_eval = |c: &vexil::context::Context| {
+        project
+            .prepare(c)
+            .detail_of(project_flag)
+            .value
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    };
+    let five_eval = |c: &vexil::context::Context| {
+        let p = project.prepare(c);
+        let mut on = false;
+        for &f in &five {
+            on ^= p.detail_of(f).value.and_then(serde_json::Value::as_bool).unwrap_or(false);
+        }
+        on
+    };
     let engines: Vec<(&str, Pass)> = vec![
         ("vexil        prepare + detail_of(FlagRef)", engine(&vexil_ctxs, vexil_eval)),
         (
@@ -455,6 +484,8 @@ fn main() {
                     .unwrap_or(false)
             }),
         ),
+        ("vexil 501-flag project: prepare + detail_of", engine(&project_ctxs, project_eval)),
+        ("vexil 501-flag project: 5 flags (per context)", engine(&project_ctxs, five_eval)),
         ("unleash      is_enabled", engine(&unleash_ctxs, unleash_eval)),
         ("launchdarkly evaluate", engine(&ld_ctxs, ld_eval)),
     ];
@@ -463,6 +494,26 @@ fn main() {
     let hot = bench_hot(&engines, passes);
     println!("cache-resident: the first {HOT} contexts x {HOT_REPEAT} repetitions, median of {passes}");
     report(&engines, &hot, false);
+    // All 501 flags per context: over the first 10,000 contexts (a pass over
+    // 1M would take most of a minute), ns per flag.
+    let all_n = 10_000.min(n);
+    let mut per_flag = Vec::new();
+    for _ in 0..passes {
+        let start = Instant::now();
+        let mut on = 0usize;
+        for c in &project_ctxs[..all_n] {
+            for (_, d) in project.prepare(black_box(c)).all() {
+                on += usize::from(d.value.and_then(serde_json::Value::as_bool).unwrap_or(false));
+            }
+        }
+        black_box(on);
+        per_flag.push(start.elapsed().as_nanos() as f64 / (all_n * project.flag_count()) as f64);
+    }
+    println!(
+        "vexil 501-flag project, all flags per context ({all_n} contexts): {:.1} ns per flag (median of {passes}: {})",
+        median(&per_flag),
+        per_flag.iter().map(|p| format!("{p:.1}")).collect::<Vec<_>>().join(" / ")
+    );
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average after: {}",

@@ -1,0 +1,75 @@
+//! A fixed evaluation loop to profile under `perf` or `valgrind --tool=callgrind`
+//! (criterion's own setup and statistics would dominate a profile):
+//!
+//! ```sh
+//! cargo build --release --example profile_eval
+//! valgrind --tool=callgrind target/release/examples/profile_eval alone 1000 100000
+//! ```
+//!
+//! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
+//! `many` = all 500 flags of benchmark (c)), the number
+//! of distinct contexts, the number of evaluations. The workloads are those
+//! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+#[path = "../benches/data/mod.rs"]
+mod data;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let workload = args.get(1).map_or("alone", String::as_str);
+    let contexts: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let evals: usize = args
+        .get(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let ruleset = match workload {
+        "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
+        // Benchmarks (a) and (c) of docs/benchmarks.md.
+        "typical" => data::compile("typical.flags", data::TYPICAL.to_string()),
+        "many" => data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6)),
+        _ => data::compile("project.flags", data::project(500, 10, 60, 20, 0x9A0)),
+    };
+    let contexts = match workload {
+        "typical" | "many" => data::contexts(contexts, 1),
+        "alone" => data::peer_contexts(contexts, 0, 60),
+        _ => data::peer_contexts(contexts, 6, 60),
+    };
+    let flag = ruleset
+        .flag(data::PEER_KEY)
+        .or_else(|| ruleset.flag(data::TYPICAL_KEY))
+        .or_else(|| ruleset.flag("flag-0000"))
+        .expect("a flag to evaluate");
+    let five: Vec<_> = [
+        data::PEER_KEY,
+        "pflag-0007",
+        "pflag-0123",
+        "pflag-0250",
+        "pflag-0499",
+    ]
+    .iter()
+    .filter_map(|k| ruleset.flag(k))
+    .collect();
+    let start = Instant::now();
+    let mut served = 0usize;
+    for i in 0..evals {
+        let p = ruleset.prepare(black_box(&contexts[i % contexts.len()]));
+        match workload {
+            "five" => {
+                for &f in &five {
+                    served += p.detail_of(f).variation.map_or(0, str::len);
+                }
+            }
+            "all" | "many" => {
+                for (_, d) in p.all() {
+                    served += d.variation.map_or(0, str::len);
+                }
+            }
+            _ => served += p.detail_of(flag).variation.map_or(0, str::len),
+        }
+    }
+    let ns = start.elapsed().as_nanos() as f64 / evals as f64;
+    println!("{workload}: {ns:.1} ns per iteration ({served})");
+}
