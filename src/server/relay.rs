@@ -80,15 +80,15 @@ impl Sink for HubSink {
                 current.version()
             )));
         }
-        let next = snapshot::apply_patch_to(&current.snapshot, patch)?;
+        let (next, bytes) = snapshot::apply_patch_with_bytes(&current.snapshot, patch)?;
         if next.version() != version {
             return Err(SinkError(format!(
                 "the event says version {version}, the delta gives {}",
                 next.version()
             )));
         }
-        let bytes = Bytes::from(next.to_bytes());
-        self.hub.publish_delta(Arc::new(next), bytes, base, patch);
+        self.hub
+            .publish_delta(Arc::new(next), Bytes::from(bytes), base, patch);
         Ok(())
     }
 

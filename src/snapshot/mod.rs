@@ -53,7 +53,8 @@ use crate::compile::Ruleset;
 
 pub use format::{FORMAT_VERSION, MAGIC, REGEX_SIZE_LIMIT};
 pub use patch::{
-    apply_patch, apply_patch_to, make_patch, make_patch_from, PATCH_FORMAT_VERSION, PATCH_MAGIC,
+    apply_patch, apply_patch_to, apply_patch_with_bytes, make_patch, make_patch_from,
+    PATCH_FORMAT_VERSION, PATCH_MAGIC,
 };
 pub use store::Store;
 
@@ -76,6 +77,10 @@ pub struct Snapshot {
     meta: SnapshotMeta,
     ruleset: Ruleset,
     checksum: u64,
+    /// The tables unlinked into units, kept once computed: making or
+    /// applying the next patch starts from them instead of unlinking the
+    /// whole ruleset again (which dominates a patch's cost).
+    units: std::sync::OnceLock<std::sync::Arc<patch::Units>>,
 }
 
 impl Snapshot {
@@ -88,6 +93,7 @@ impl Snapshot {
             meta,
             ruleset,
             checksum,
+            units: Default::default(),
         }
     }
 
@@ -284,6 +290,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         meta: frame.meta,
         ruleset,
         checksum: frame.checksum,
+        units: Default::default(),
     })
 }
 

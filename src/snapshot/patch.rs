@@ -171,8 +171,32 @@ fn checksum_of(ruleset: &Ruleset, meta: &SnapshotMeta) -> u64 {
     super::format::header_checksum(&to_bytes(ruleset, meta))
 }
 
-fn unlinked(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), SnapshotError> {
-    unlink(ruleset).map_err(|e| SnapshotError::corrupt("units", e.to_string()))
+/// A snapshot's tables as units (see [`Snapshot::units`]).
+#[derive(Debug)]
+pub(crate) struct Units {
+    flags: Vec<FlagUnit>,
+    segments: Vec<SegmentUnit>,
+}
+
+#[cfg(test)]
+impl Units {
+    pub(crate) fn flags_and_segments(&self) -> (&[FlagUnit], &[SegmentUnit]) {
+        (&self.flags, &self.segments)
+    }
+}
+
+impl Snapshot {
+    /// The snapshot's units: unlinked on first use, then kept.
+    pub(crate) fn units(&self) -> Result<&Units, SnapshotError> {
+        if let Some(units) = self.units.get() {
+            return Ok(units);
+        }
+        let (flags, segments) =
+            unlink(&self.ruleset).map_err(|e| SnapshotError::corrupt("units", e.to_string()))?;
+        Ok(self
+            .units
+            .get_or_init(|| std::sync::Arc::new(Units { flags, segments })))
+    }
 }
 
 /// Makes a patch that turns snapshot `base` into snapshot `new`.
@@ -181,8 +205,14 @@ fn unlinked(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), Snap
 /// lays it out (always, for snapshots vexil wrote); otherwise it yields the
 /// same flags in the compiler's layout.
 pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
-    let (base_flags, base_segments) = unlinked(base.ruleset())?;
-    let (new_flags, new_segments) = unlinked(new.ruleset())?;
+    let Units {
+        flags: base_flags,
+        segments: base_segments,
+    } = base.units()?;
+    let Units {
+        flags: new_flags,
+        segments: new_segments,
+    } = new.units()?;
     let base_keys = key_names(&base.ruleset().keys);
     let new_keys = key_names(&new.ruleset().keys);
     let keys = if new_keys.starts_with(&base_keys) {
@@ -196,7 +226,7 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         KeyChange::Replace(new_keys.iter().map(|k| k.to_string()).collect())
     };
     // The checksum of what the receiver will link, which is `new` in the compiler's layout.
-    let relinked = link(&new_flags, &new_segments, new.ruleset().keys.clone())
+    let relinked = link(new_flags, new_segments, new.ruleset().keys.clone())
         .map_err(|e| SnapshotError::corrupt("units", e.to_string()))?;
     let payload = Payload {
         base_version: base.version(),
@@ -205,8 +235,8 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         environment: new.environment().to_string(),
         checksum: checksum_of(&relinked, new.meta()),
         keys,
-        flags: diff(&base_flags, &new_flags),
-        segments: diff(&base_segments, &new_segments),
+        flags: diff(base_flags, new_flags),
+        segments: diff(base_segments, new_segments),
     };
     let encoded = postcard::to_stdvec(&payload)
         .map_err(|e| SnapshotError::corrupt("patch", format!("cannot encode: {e}")))?;
@@ -263,6 +293,20 @@ fn read_payload(patch: &[u8]) -> Result<Payload, SnapshotError> {
 /// ([`SnapshotError::PatchBase`]), a damaged patch, and a result that does
 /// not hash to the checksum the patch names.
 pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, SnapshotError> {
+    apply_patch_with_bytes(base, patch).map(|(snapshot, _)| snapshot)
+}
+
+/// [`apply_patch_to`], also handing back the new snapshot's file bytes
+/// (which it encodes anyway to check them against the patch's checksum), for
+/// callers that serve or cache them.
+///
+/// The linked result is validated in memory with the same structural checks
+/// [`from_bytes`] runs after decoding; decoding it again would only repeat
+/// what the typed tables already guarantee (UTF-8 strings, record tags).
+pub fn apply_patch_with_bytes(
+    base: &Snapshot,
+    patch: &[u8],
+) -> Result<(Snapshot, Vec<u8>), SnapshotError> {
     let payload = read_payload(patch)?;
     let found = base.base_ref();
     let expected = BaseRef {
@@ -273,9 +317,9 @@ pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, Snapsho
         return Err(SnapshotError::PatchBase { expected, found });
     }
     let base_rs = base.ruleset();
-    let (flags, segments) = unlinked(base_rs)?;
-    let flags = apply_changes(flags, &payload.flags)?;
-    let segments = apply_changes(segments, &payload.segments)?;
+    let units = base.units()?;
+    let flags = apply_changes(units.flags.clone(), &payload.flags)?;
+    let segments = apply_changes(units.segments.clone(), &payload.segments)?;
     let keys = match &payload.keys {
         KeyChange::Append(new) if new.is_empty() => base_rs.keys.clone(),
         KeyChange::Append(new) => NameIndex::build(
@@ -292,14 +336,26 @@ pub fn apply_patch_to(base: &Snapshot, patch: &[u8]) -> Result<Snapshot, Snapsho
         environment: payload.environment,
     };
     let bytes = to_bytes(&ruleset, &meta);
-    let snapshot = from_bytes(&bytes)?;
-    if snapshot.checksum() != payload.checksum {
+    let checksum = super::format::header_checksum(&bytes);
+    if checksum != payload.checksum {
         return Err(SnapshotError::ChecksumMismatch {
             expected: payload.checksum,
-            actual: snapshot.checksum(),
+            actual: checksum,
         });
     }
-    Ok(snapshot)
+    let patterns: Vec<_> = ruleset.regexes.iter().map(|(p, _)| *p).collect();
+    super::validate::validate(&ruleset, &patterns)?;
+    let snapshot = Snapshot {
+        meta,
+        ruleset,
+        checksum,
+        // The units it was linked from are its units: kept for the next
+        // patch. (Should they ever differ from what unlinking gives, the
+        // next patch's result would miss its checksum and be refused, never
+        // served.)
+        units: std::sync::Arc::new(Units { flags, segments }).into(),
+    };
+    Ok((snapshot, bytes))
 }
 
 /// Applies `patch` to snapshot bytes and returns the new snapshot's bytes.
@@ -307,6 +363,5 @@ pub fn apply_patch(base_bytes: &[u8], patch: &[u8]) -> Result<Vec<u8>, SnapshotE
     // A wrong kind of input says so before the base is even read.
     read_payload(patch)?;
     let base = from_bytes(base_bytes)?;
-    let new = apply_patch_to(&base, patch)?;
-    Ok(new.to_bytes())
+    apply_patch_with_bytes(&base, patch).map(|(_, bytes)| bytes)
 }

@@ -784,3 +784,25 @@ fn a_patch_in_flight_never_undoes_a_concurrent_rollback() {
         assert_eq!(bytes(&store.load()), bytes(&v1));
     }
 }
+
+/// The units a patched snapshot keeps are exactly what unlinking it gives,
+/// so a chain of patches applies on cached units as it would from scratch.
+#[test]
+fn patched_snapshots_keep_their_true_units() {
+    let v1 = compiled(&rules_v1(), 1, None);
+    let v2 = compiled(&rules_v1().replace("age > 7 ", "age > 70 "), 2, Some(&v1));
+    let v3 = compiled(
+        &rules_v1().replace("[\"vip-3\"]", "[\"vip-3\", \"k-new\"]"),
+        3,
+        Some(&v2),
+    );
+    let p12 = make_patch_from(&v1, &v2).unwrap();
+    let p23 = make_patch_from(&v2, &v3).unwrap();
+    let fresh = from_bytes(&bytes(&v1)).unwrap();
+    let got2 = apply_patch_to(&fresh, &p12).unwrap();
+    let cached = got2.units.get().expect("kept by apply");
+    let (flags, segments) = crate::compile::link::unlink(got2.ruleset()).unwrap();
+    assert_eq!(cached.flags_and_segments(), (&flags[..], &segments[..]));
+    let got3 = apply_patch_to(&got2, &p23).unwrap();
+    assert_eq!(bytes(&got3), bytes(&v3));
+}
