@@ -225,7 +225,7 @@ impl Shared {
                     &encoded
                 }
             };
-            if let Err(e) = write_atomically(path, bytes) {
+            if let Err(e) = snapshot::write_bytes(path, bytes) {
                 tracing::warn!("cannot write the cache {}: {e}", path.display());
             }
         }
@@ -257,13 +257,7 @@ impl Sink for Shared {
     }
 
     fn full(&self, version: u64, bytes: &[u8]) -> Result<(), SinkError> {
-        let snapshot = snapshot::from_bytes(bytes)?;
-        if snapshot.version() != version {
-            return Err(SinkError(format!(
-                "the update says version {version} but the snapshot is version {}",
-                snapshot.version()
-            )));
-        }
+        let snapshot = super::feed::validated_full(version, bytes)?;
         let old = self.engine.snapshot();
         if old
             .as_ref()
@@ -300,40 +294,6 @@ impl Sink for Shared {
         self.lock().status = status;
         self.changed.notify_all();
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
-/// over `path`, so a reader sees the old file or the new one, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 impl Client {

@@ -149,6 +149,19 @@ impl From<SnapshotError> for SinkError {
     }
 }
 
+/// Validates the snapshot bytes of a full update and checks they are the
+/// version the event announced: the first thing every [`Sink::full`] does.
+pub fn validated_full(version: u64, bytes: &[u8]) -> Result<crate::snapshot::Snapshot, SinkError> {
+    let snapshot = crate::snapshot::from_bytes(bytes)?;
+    if snapshot.version() != version {
+        return Err(SinkError(format!(
+            "the update says version {version} but the snapshot is version {}",
+            snapshot.version()
+        )));
+    }
+    Ok(snapshot)
+}
+
 /// What holds the state a feed delivers: the SDK client's engine, a relay's
 /// environment. Called from the feed's task only, one call at a time.
 pub trait Sink: Send + Sync + 'static {

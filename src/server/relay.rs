@@ -57,13 +57,7 @@ impl Sink for HubSink {
     }
 
     fn full(&self, version: u64, bytes: &[u8]) -> Result<(), SinkError> {
-        let snap = snapshot::from_bytes(bytes)?;
-        if snap.version() != version {
-            return Err(SinkError(format!(
-                "the event says version {version}, the snapshot is version {}",
-                snap.version()
-            )));
-        }
+        let snap = feed::validated_full(version, bytes)?;
         self.hub
             .publish_full(Arc::new(snap), Bytes::copy_from_slice(bytes));
         Ok(())

@@ -336,12 +336,18 @@ pub fn write_file(
     ruleset: &Ruleset,
     meta: &SnapshotMeta,
 ) -> Result<(), SnapshotError> {
+    write_bytes(path, &to_bytes(ruleset, meta))
+}
+
+/// Writes already encoded snapshot bytes (a downloaded snapshot, an SDK's
+/// cache) to `path` the way [`write_file`] does: temporary file, fsync,
+/// rename over a regular file or nothing, directory fsync.
+pub fn write_bytes(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), SnapshotError> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
 
     let path = path.as_ref();
-    let bytes = to_bytes(ruleset, meta);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -382,7 +388,7 @@ pub fn write_file(
             .create_new(true)
             .open(&tmp)
             .map_err(|e| SnapshotError::io(&tmp, e))?;
-        file.write_all(&bytes)
+        file.write_all(bytes)
             .map_err(|e| SnapshotError::io(&tmp, e))?;
         file.sync_all().map_err(|e| SnapshotError::io(&tmp, e))?;
         drop(file);
