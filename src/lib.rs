@@ -11,6 +11,12 @@
 //! the network by an origin or relay; `server` (`server`), origin and relay.
 #![deny(missing_docs)]
 
+/// The README's code blocks, compiled and run as doctests so they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod check;
 pub mod compile;
 pub mod context;
