@@ -10,24 +10,22 @@
 //!
 //! Units are the grain of change. The compiler emits one per flag and
 //! segment and [`link`](super::link) lays them out into a
-//! [`Ruleset`](super::Ruleset); a delta patch (`crate::snapshot::patch`)
-//! ships the units that changed, and the receiver unlinks its ruleset, swaps
+//! [`Ruleset`](super::Ruleset); a delta patch ships the units that
+//! changed (encoded by the snapshot's wire module; units are plain data), and the receiver unlinks its ruleset, swaps
 //! them in and links again.
 
 use roaring::RoaringBitmap;
-use serde::{Deserialize, Serialize};
 
 use super::tables::Rel;
 use crate::values::date::Instant;
 use crate::values::semver::Version;
 
 /// A compiled flag, unlinked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlagUnit {
     /// The flag's key.
     pub key: String,
     /// Variations: name and value.
-    #[serde(with = "values_as_bytes")]
     pub variations: Vec<(String, serde_json::Value)>,
     /// Local id of the default variation.
     pub default: u32,
@@ -48,7 +46,7 @@ pub struct FlagUnit {
 }
 
 /// A rule of a [`FlagUnit`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnitRule {
     /// The rule's name, if written.
     pub name: Option<String>,
@@ -59,7 +57,7 @@ pub struct UnitRule {
 }
 
 /// What a rule serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UnitServe {
     /// A local variation id.
     Variation(u32),
@@ -69,7 +67,7 @@ pub enum UnitServe {
 
 /// A split: the bucketing attribute (`None`: the key) and the cumulative
 /// arms `(end, local variation id)`, zero-width arms dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnitSplit {
     /// The bucketing attribute, or `None` for the context key.
     pub by: Option<String>,
@@ -78,7 +76,7 @@ pub struct UnitSplit {
 }
 
 /// A compiled segment, unlinked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SegmentUnit {
     /// The segment's name.
     pub name: String,
@@ -91,7 +89,7 @@ pub struct SegmentUnit {
 }
 
 /// One instruction with local jump targets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnitInstr {
     /// What to test.
     pub atom: UnitAtom,
@@ -102,7 +100,7 @@ pub struct UnitInstr {
 }
 
 /// A test, referring to attributes, segments and flags by name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UnitAtom {
     /// The attribute is present.
     Exists(String),
@@ -122,7 +120,7 @@ pub enum UnitAtom {
 }
 
 /// A predicate with its constants inline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UnitPred {
     /// String equals.
     StrEq(String),
@@ -152,77 +150,13 @@ pub enum UnitPred {
     Matches(Pattern),
 }
 
-/// A compiled regex that serializes as its pattern.
+/// A compiled regex; it travels as its pattern (the snapshot's unit codec
+/// compiles it again with [`crate::limits::REGEX_SIZE_LIMIT`]).
 #[derive(Debug, Clone)]
 pub struct Pattern(pub regex::Regex);
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Pattern) -> bool {
         self.0.as_str() == other.0.as_str()
-    }
-}
-
-/// The regex crate's `size_limit` for patterns read from the wire: the
-/// ceiling of the compiler's regex cap, so whatever compiled at the origin
-/// compiles here ([`crate::limits::REGEX_SIZE_LIMIT`]).
-pub const WIRE_REGEX_SIZE_LIMIT: usize = crate::limits::REGEX_SIZE_LIMIT;
-
-impl Serialize for Pattern {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Pattern {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pattern, D::Error> {
-        let pattern = String::deserialize(d)?;
-        regex::RegexBuilder::new(&pattern)
-            .size_limit(WIRE_REGEX_SIZE_LIMIT)
-            .build()
-            .map(Pattern)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// Variation values travel in the snapshot's own value encoding: exact for
-/// every `f64`, and read back with a nesting limit, so a hostile patch cannot
-/// exhaust the stack (postcard alone could not encode `serde_json::Value`).
-mod values_as_bytes {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::snapshot::value;
-
-    pub fn serialize<S: Serializer>(
-        variations: &[(String, serde_json::Value)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let encoded: Vec<(&str, Vec<u8>)> = variations
-            .iter()
-            .map(|(name, v)| {
-                let mut bytes = Vec::new();
-                value::write(&mut bytes, v);
-                (name.as_str(), bytes)
-            })
-            .collect();
-        encoded.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(String, serde_json::Value)>, D::Error> {
-        let encoded: Vec<(String, Vec<u8>)> = Vec::deserialize(d)?;
-        encoded
-            .into_iter()
-            .map(|(name, bytes)| {
-                let mut r = crate::snapshot::format::Reader::new(&bytes, "variation value");
-                let v = value::read(&mut r, "variation value").map_err(serde::de::Error::custom)?;
-                if r.remaining() != 0 {
-                    return Err(serde::de::Error::custom(
-                        "trailing bytes after a variation value",
-                    ));
-                }
-                Ok((name, v))
-            })
-            .collect()
     }
 }

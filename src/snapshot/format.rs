@@ -2,13 +2,13 @@
 //! decoders. Decoding checks lengths and encodings (UTF-8, values, roaring,
 //! record tags); cross-references are checked afterwards by `validate`.
 
-use roaring::RoaringBitmap;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::wire::{read_rel, rel_tag, Out, Reader};
 use super::{SnapshotError, SnapshotMeta};
-use crate::compile::strings::{NameIndex, StrId, StrTable};
+use crate::compile::strings::{NameIndex, StrId};
 use crate::compile::tables::{
-    Arm, Atom, Flag, Instr, Pred, Range32, Rel, Rule, Ruleset, Segment, ServeRef, Split, Target,
+    Arm, Atom, Flag, Instr, Pred, Range32, Rule, Ruleset, Segment, ServeRef, Split, Target,
     Variation,
 };
 use crate::values::date::Instant;
@@ -94,48 +94,6 @@ const PRED_MATCHES: u8 = 12;
 
 // ---------------------------------------------------------------- writing
 
-/// A little-endian byte sink.
-struct Out(Vec<u8>);
-
-impl Out {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn len(&mut self, n: usize) {
-        self.u64(n as u64);
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.len(b.len());
-        self.0.extend_from_slice(b);
-    }
-    fn u32s(&mut self, vs: &[u32]) {
-        self.len(vs.len());
-        self.0.reserve(vs.len() * 4);
-        for &v in vs {
-            self.u32(v);
-        }
-    }
-    fn range(&mut self, r: Range32) {
-        self.u32(r.start);
-        self.u32(r.len);
-    }
-    fn str_table(&mut self, t: &StrTable) {
-        self.bytes(t.blob.as_bytes());
-        self.u32s(&t.ends);
-    }
-    fn bitmap(&mut self, b: &RoaringBitmap) {
-        self.len(b.serialized_size());
-        // Writing into a Vec cannot fail.
-        let _ = b.serialize_into(&mut self.0);
-    }
-}
-
 /// Bytes before the checksummed region: magic, format version, checksum.
 pub(crate) const CHECKSUM_END: usize = 20;
 
@@ -210,7 +168,7 @@ fn write_section(out: &mut Out, rs: &Ruleset, tag: usize) {
             for v in &rs.variations {
                 out.u32(v.name.0);
                 let mut value = Vec::new();
-                super::value::write(&mut value, &v.value);
+                super::wire::value::write(&mut value, &v.value);
                 out.bytes(&value);
             }
         }
@@ -310,16 +268,6 @@ fn write_name_index(out: &mut Out, idx: &NameIndex) {
     out.u32s(&idx.slots);
 }
 
-fn rel_tag(r: Rel) -> u8 {
-    match r {
-        Rel::Eq => 0,
-        Rel::Lt => 1,
-        Rel::Le => 2,
-        Rel::Gt => 3,
-        Rel::Ge => 4,
-    }
-}
-
 fn range_bits(r: Range32) -> u64 {
     r.start as u64 | (r.len as u64) << 32
 }
@@ -361,184 +309,6 @@ fn write_instr(out: &mut Out, i: &Instr) {
 }
 
 // ---------------------------------------------------------------- reading
-
-/// A bounds-checked little-endian reader over one region of the input.
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    section: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8], section: &'static str) -> Reader<'a> {
-        Reader {
-            bytes,
-            pos: 0,
-            section,
-        }
-    }
-
-    pub(crate) fn remaining(&self) -> u64 {
-        self.bytes.len().saturating_sub(self.pos) as u64
-    }
-
-    pub(crate) fn section(&self) -> &'static str {
-        self.section
-    }
-
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
-
-    fn truncated(&self, needed: u64) -> SnapshotError {
-        SnapshotError::Truncated {
-            section: self.section,
-            needed,
-            available: self.remaining(),
-        }
-    }
-
-    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8], SnapshotError> {
-        if n > self.remaining() {
-            return Err(self.truncated(n));
-        }
-        // n <= remaining <= usize::MAX, so the cast and the addition are exact.
-        let end = self.pos + n as usize;
-        let out = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or_else(|| self.truncated(n))?;
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
-        let b = self.take(N as u64)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(b);
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, SnapshotError> {
-        Ok(self.array::<1>()?[0])
-    }
-    pub(crate) fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-    pub(crate) fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-    fn i128(&mut self) -> Result<i128, SnapshotError> {
-        Ok(i128::from_le_bytes(self.array()?))
-    }
-
-    /// A record count, checked against the bytes left: `count * min_record`
-    /// must fit, so no allocation exceeds what the input can describe.
-    pub(crate) fn count(&mut self, min_record: u64) -> Result<usize, SnapshotError> {
-        let n = self.u64()?;
-        let needed = n.saturating_mul(min_record);
-        if needed > self.remaining() {
-            return Err(self.truncated(needed));
-        }
-        usize::try_from(n).map_err(|_| self.truncated(needed))
-    }
-
-    /// A u64 length followed by that many bytes.
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], SnapshotError> {
-        let n = self.u64()?;
-        self.take(n)
-    }
-
-    fn str(&mut self, what: &str) -> Result<&'a str, SnapshotError> {
-        let b = self.bytes()?;
-        std::str::from_utf8(b).map_err(|e| {
-            SnapshotError::corrupt(self.section, format!("{what} is not valid UTF-8: {e}"))
-        })
-    }
-
-    fn u32s(&mut self) -> Result<Vec<u32>, SnapshotError> {
-        let n = self.count(4)?;
-        let raw = self.take(n as u64 * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    fn range(&mut self) -> Result<Range32, SnapshotError> {
-        Ok(Range32 {
-            start: self.u32()?,
-            len: self.u32()?,
-        })
-    }
-
-    fn str_table(&mut self) -> Result<StrTable, SnapshotError> {
-        let blob = self.str("string blob")?.to_string();
-        let ends = self.u32s()?;
-        check_str_table(&blob, &ends, self.section)?;
-        Ok(StrTable { blob, ends })
-    }
-
-    fn bitmap(&mut self, what: &str) -> Result<RoaringBitmap, SnapshotError> {
-        let raw = self.bytes()?;
-        let mut cursor = raw;
-        let b = RoaringBitmap::deserialize_from(&mut cursor).map_err(|e| {
-            SnapshotError::corrupt(self.section, format!("{what}: bad roaring bitmap: {e}"))
-        })?;
-        if !cursor.is_empty() {
-            return Err(SnapshotError::corrupt(
-                self.section,
-                format!("{what}: {} bytes after the roaring bitmap", cursor.len()),
-            ));
-        }
-        Ok(b)
-    }
-
-    /// Fails unless every byte was consumed.
-    fn finish(&self) -> Result<(), SnapshotError> {
-        match self.remaining() {
-            0 => Ok(()),
-            n => Err(SnapshotError::corrupt(
-                self.section,
-                format!("{n} unexpected bytes at the end of the section"),
-            )),
-        }
-    }
-}
-
-/// `ends` non-decreasing, the last one the blob's length, every end on a
-/// char boundary (the blob is already known to be UTF-8).
-fn check_str_table(blob: &str, ends: &[u32], section: &'static str) -> Result<(), SnapshotError> {
-    let mut prev = 0u32;
-    for (i, &end) in ends.iter().enumerate() {
-        if end < prev {
-            return Err(SnapshotError::corrupt(
-                section,
-                format!("string {i} ends at {end}, before the previous end {prev}"),
-            ));
-        }
-        if end as usize > blob.len() || !blob.is_char_boundary(end as usize) {
-            return Err(SnapshotError::corrupt(
-                section,
-                format!(
-                    "string {i} ends at {end}, outside the {}-byte blob or inside a character",
-                    blob.len()
-                ),
-            ));
-        }
-        prev = end;
-    }
-    if prev as usize != blob.len() {
-        return Err(SnapshotError::corrupt(
-            section,
-            format!(
-                "strings end at {prev} but the blob has {} bytes",
-                blob.len()
-            ),
-        ));
-    }
-    Ok(())
-}
 
 /// The header of a snapshot and its checksummed body.
 pub(crate) struct Frame<'a> {
@@ -610,7 +380,7 @@ pub(crate) fn split_sections(body: &[u8]) -> Result<Vec<&[u8]>, SnapshotError> {
     let mut out = Vec::with_capacity(SECTIONS.len());
     for (tag, name) in SECTIONS.iter().enumerate() {
         let start = r.position();
-        r.section = name;
+        r.set_section(name);
         let found = r.u32()?;
         if found != tag as u32 {
             return Err(SnapshotError::corrupt(
@@ -621,7 +391,7 @@ pub(crate) fn split_sections(body: &[u8]) -> Result<Vec<&[u8]>, SnapshotError> {
         r.bytes()?;
         out.push(body.get(start..r.position()).unwrap_or(&[]));
     }
-    r.section = "body";
+    r.set_section("body");
     r.finish()?;
     Ok(out)
 }
@@ -668,7 +438,7 @@ fn read_section(
                     1 => true,
                     x => {
                         return Err(SnapshotError::corrupt(
-                            r.section,
+                            r.section(),
                             format!("flag {i}: enabled is {x}, not 0 or 1"),
                         ))
                     }
@@ -691,8 +461,8 @@ fn read_section(
             let mut out = Vec::with_capacity(n);
             for i in 0..n {
                 let name = StrId(r.u32()?);
-                let mut vr = Reader::new(r.bytes()?, r.section);
-                let value = super::value::read(&mut vr, &format!("variation {i} value"))?;
+                let mut vr = Reader::new(r.bytes()?, r.section());
+                let value = super::wire::value::read(&mut vr, &format!("variation {i} value"))?;
                 vr.finish()?;
                 out.push(Variation { name, value });
             }
@@ -719,7 +489,7 @@ fn read_section(
                     (1, s) => ServeRef::Split(s),
                     (k, _) => {
                         return Err(SnapshotError::corrupt(
-                            r.section,
+                            r.section(),
                             format!(
                                 "rule {i}: serve kind {k} is neither 0 (variation) nor 1 (split)"
                             ),
@@ -824,19 +594,8 @@ fn read_name_index(r: &mut Reader<'_>) -> Result<NameIndex, SnapshotError> {
     Ok(NameIndex { names, slots })
 }
 
-fn read_rel(tag: u8) -> Option<Rel> {
-    Some(match tag {
-        0 => Rel::Eq,
-        1 => Rel::Lt,
-        2 => Rel::Le,
-        3 => Rel::Gt,
-        4 => Rel::Ge,
-        _ => return None,
-    })
-}
-
 fn read_instr(r: &mut Reader<'_>, i: usize) -> Result<Instr, SnapshotError> {
-    let section = r.section;
+    let section = r.section();
     let bad = |what: String| SnapshotError::corrupt(section, format!("instruction {i}: {what}"));
     let atom = r.u8()?;
     let pred = r.u8()?;

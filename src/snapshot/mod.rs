@@ -39,7 +39,7 @@ pub(crate) mod format;
 mod patch;
 mod store;
 mod validate;
-pub(crate) mod value;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod fixture;

@@ -16,15 +16,16 @@
 //! then correct but carries the whole key table and every bitmap.)
 //!
 //! Layout: `VEXILPAT`, format version (u32 LE), payload length (u64 LE),
-//! payload (postcard-encoded [`Payload`]), then the xxh3-64 of everything
+//! payload ([`Payload`] in the snapshot's own wire
+//! format, [`super::wire`]; field by field in docs/snapshot-format.md), then the xxh3-64 of everything
 //! before it (u64 LE).
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::format::Reader;
+use super::wire::unit as codec;
+use super::wire::{Out, Reader};
 use super::{from_bytes, to_bytes, BaseRef, Snapshot, SnapshotError, SnapshotMeta};
 use crate::compile::link::{link, unlink};
 use crate::compile::strings::NameIndex;
@@ -35,10 +36,10 @@ use crate::compile::Ruleset;
 pub const PATCH_MAGIC: &[u8; 8] = b"VEXILPAT";
 
 /// The patch format version this build writes and reads.
-pub const PATCH_FORMAT_VERSION: u32 = 3;
+pub const PATCH_FORMAT_VERSION: u32 = 4;
 
 /// What a patch says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct Payload {
     /// The snapshot it applies to.
     base_version: u64,
@@ -59,7 +60,7 @@ struct Payload {
 }
 
 /// How the key table of the new snapshot derives from the base's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum KeyChange {
     /// The base's keys, then these (ids continue after the base's).
     Append(Vec<String>),
@@ -68,7 +69,7 @@ enum KeyChange {
 }
 
 /// Added, edited and removed units of one kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct Changes<U> {
     /// New or edited units: an edited one keeps its place, a new one goes last.
     upsert: Vec<U>,
@@ -76,6 +77,92 @@ struct Changes<U> {
     remove: Vec<String>,
     /// The full order of names, when it is not what upsert and remove give.
     order: Option<Vec<String>>,
+}
+
+/// The payload's encoding (docs/snapshot-format.md, "Patches").
+fn write_payload(p: &Payload) -> Vec<u8> {
+    let mut out = Out(Vec::new());
+    out.u64(p.base_version);
+    out.u64(p.base_checksum);
+    out.u64(p.version);
+    codec::write_str(&mut out, &p.environment);
+    out.u64(p.checksum);
+    match &p.keys {
+        KeyChange::Append(keys) => {
+            out.u8(0);
+            codec::write_strs(&mut out, keys);
+        }
+        KeyChange::Replace(keys) => {
+            out.u8(1);
+            codec::write_strs(&mut out, keys);
+        }
+    }
+    write_changes(&mut out, &p.flags, codec::write_flags);
+    write_changes(&mut out, &p.segments, codec::write_segments);
+    out.0
+}
+
+fn write_changes<U>(out: &mut Out, c: &Changes<U>, units: fn(&mut Out, &[U])) {
+    units(out, &c.upsert);
+    codec::write_strs(out, &c.remove);
+    match &c.order {
+        None => out.u8(0),
+        Some(order) => {
+            out.u8(1);
+            codec::write_strs(out, order);
+        }
+    }
+}
+
+/// Decodes a payload; every byte must belong to it.
+fn decode_payload(encoded: &[u8]) -> Result<Payload, SnapshotError> {
+    let mut r = Reader::new(encoded, "patch");
+    let base_version = r.u64()?;
+    let base_checksum = r.u64()?;
+    let version = r.u64()?;
+    let environment = codec::read_str(&mut r, "environment name")?;
+    let checksum = r.u64()?;
+    let keys = match r.u8()? {
+        0 => KeyChange::Append(codec::read_strs(&mut r, "context key")?),
+        1 => KeyChange::Replace(codec::read_strs(&mut r, "context key")?),
+        t => {
+            return Err(SnapshotError::corrupt(
+                "patch",
+                format!("unknown key change tag {t}"),
+            ))
+        }
+    };
+    let flags = read_changes(&mut r, codec::read_flags)?;
+    let segments = read_changes(&mut r, codec::read_segments)?;
+    r.finish()?;
+    Ok(Payload {
+        base_version,
+        base_checksum,
+        version,
+        environment,
+        checksum,
+        keys,
+        flags,
+        segments,
+    })
+}
+
+fn read_changes<U>(
+    r: &mut Reader<'_>,
+    units: fn(&mut Reader<'_>) -> Result<Vec<U>, SnapshotError>,
+) -> Result<Changes<U>, SnapshotError> {
+    let upsert = units(r)?;
+    let remove = codec::read_strs(r, "removed name")?;
+    let order = if codec::read_bool(r, "order tag")? {
+        Some(codec::read_strs(r, "order name")?)
+    } else {
+        None
+    };
+    Ok(Changes {
+        upsert,
+        remove,
+        order,
+    })
 }
 
 /// A unit that has a name.
@@ -238,8 +325,7 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         flags: diff(base_flags, new_flags),
         segments: diff(base_segments, new_segments),
     };
-    let encoded = postcard::to_stdvec(&payload)
-        .map_err(|e| SnapshotError::corrupt("patch", format!("cannot encode: {e}")))?;
+    let encoded = write_payload(&payload);
     let mut out = Vec::with_capacity(encoded.len() + 28);
     out.extend_from_slice(PATCH_MAGIC);
     out.extend_from_slice(&PATCH_FORMAT_VERSION.to_le_bytes());
@@ -284,8 +370,7 @@ fn read_payload(patch: &[u8]) -> Result<Payload, SnapshotError> {
     if expected != actual {
         return Err(SnapshotError::ChecksumMismatch { expected, actual });
     }
-    postcard::from_bytes(encoded)
-        .map_err(|e| SnapshotError::corrupt("patch", format!("undecodable payload: {e}")))
+    decode_payload(encoded)
 }
 
 /// Applies `patch` to the snapshot `base` and returns the new snapshot,

@@ -8,8 +8,8 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::format::Reader;
-use super::SnapshotError;
+use super::Reader;
+use crate::snapshot::SnapshotError;
 
 const NULL: u8 = 0;
 const FALSE: u8 = 1;
