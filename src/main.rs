@@ -323,22 +323,22 @@ enum Format {
 #[derive(Args, Clone, Copy)]
 struct Caps {
     /// Maximum rules per flag.
-    #[arg(long, default_value_t = Limits::default().rules_per_flag)]
+    #[arg(long, env = "VEXIL_MAX_RULES", default_value_t = Limits::default().rules_per_flag)]
     max_rules: usize,
     /// Maximum atoms per condition.
-    #[arg(long, default_value_t = Limits::default().atoms_per_condition)]
+    #[arg(long, env = "VEXIL_MAX_ATOMS", default_value_t = Limits::default().atoms_per_condition)]
     max_atoms: usize,
     /// Maximum parenthesis nesting of a condition.
-    #[arg(long, default_value_t = Limits::default().condition_depth)]
+    #[arg(long, env = "VEXIL_MAX_DEPTH", default_value_t = Limits::default().condition_depth)]
     max_depth: usize,
     /// Maximum values in one inline list.
-    #[arg(long, default_value_t = Limits::default().list_values)]
+    #[arg(long, env = "VEXIL_MAX_LIST", default_value_t = Limits::default().list_values)]
     max_list: usize,
     /// Maximum compiled size of one regex, in bytes.
-    #[arg(long, default_value_t = Limits::default().regex_size)]
+    #[arg(long, env = "VEXIL_MAX_REGEX_SIZE", default_value_t = Limits::default().regex_size)]
     max_regex_size: usize,
     /// Maximum segment nesting and prerequisite chain depth.
-    #[arg(long, default_value_t = Limits::default().reference_depth)]
+    #[arg(long, env = "VEXIL_MAX_CHAIN", default_value_t = Limits::default().reference_depth)]
     max_chain: usize,
 }
 

@@ -165,7 +165,7 @@ fn a_bad_publish_changes_nothing_and_names_line_and_column() {
 #[test]
 fn credentials_unknown_names_and_oversized_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let o = origin(dir.path());
+    let o = platform::origin_with(dir.path(), &["--max-body-bytes", "65536"]);
     let a = o.addr.as_str();
     for key in ["", "sdk-nope", "Bearer adm"] {
         let r = get(a, "/v1/snapshot", key);
@@ -200,7 +200,9 @@ fn credentials_unknown_names_and_oversized_bodies() {
     assert!(r.json()["error"].as_str().unwrap().contains("nope"));
     let r = admin(a, "POST", "/admin/v1/envs/prod/rollback/abc", "adm", "");
     assert_eq!(r.status, 400);
-    let big = "# padding\n".repeat(1 << 20);
+    // Over the limit (here 64 KiB): 413 as JSON, read by a client that is
+    // still sending (the origin drains up to four times the limit first).
+    let big = "# padding\n".repeat(20 << 10);
     let r = admin(a, "PUT", "/admin/v1/envs/prod/rules", "adm", &big);
     assert_eq!(r.status, 413);
     assert!(r.json()["error"].is_string());
@@ -386,4 +388,49 @@ fn a_client_that_never_reads_is_dropped_and_the_others_are_unaffected() {
         again.next_update(WAIT),
         Some(Update::Delta { .. })
     ));
+}
+
+/// SPEC §5: every setting can come from a `VEXIL_...` environment variable.
+#[test]
+fn settings_come_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let o = platform::Server::start_with_env(
+        &["serve"],
+        &[
+            ("VEXIL_LISTEN", "127.0.0.1:0"),
+            ("VEXIL_DATA", data),
+            ("VEXIL_ADMIN_TOKEN", "env-token,bob:bob-token"),
+            ("VEXIL_ENV", "prod=sdk-a,prod=sdk-b,dev=sdk-dev"),
+            ("VEXIL_MAX_RULES", "1"),
+        ],
+    );
+    let a = o.addr.as_str();
+    let two_rules = "flag a { rule if x == 1 => on rule if x == 2 => on }";
+    let r = admin(
+        a,
+        "PUT",
+        "/admin/v1/envs/prod/rules",
+        "bob-token",
+        two_rules,
+    );
+    assert_eq!(
+        r.status, 400,
+        "the cap of one rule per flag came from VEXIL_MAX_RULES"
+    );
+    let ok = admin(
+        a,
+        "PUT",
+        "/admin/v1/envs/prod/rules",
+        "env-token",
+        "flag a { default on }",
+    );
+    assert_eq!(ok.json()["version"], 1);
+    for key in ["sdk-a", "sdk-b"] {
+        assert_eq!(get(a, "/v1/snapshot", key).header("etag"), Some("\"1\""));
+    }
+    assert_eq!(
+        get(a, "/v1/snapshot", "sdk-dev").header("etag"),
+        Some("\"0\"")
+    );
 }

@@ -33,9 +33,15 @@ impl Server {
     /// Starts `vexil ARGS...` (which must include `--listen 127.0.0.1:0`)
     /// and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], vars: &[(&str, &str)]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let mut child = Command::new(env!("CARGO_BIN_EXE_vexil"))
             .args(&args)
+            .envs(vars.iter().copied())
             .env("VEXIL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

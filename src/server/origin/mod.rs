@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -534,24 +533,66 @@ fn bad_utf8_line(bytes: &[u8], error: &std::str::Utf8Error) -> usize {
         .count()
 }
 
+/// A request body as read: whole, over the limit, or cut off.
+enum Body {
+    Whole(Vec<u8>),
+    TooLarge,
+    Broken,
+}
+
+/// Reads a body of at most `limit` bytes. An oversized one is still read
+/// (and dropped) up to four times the limit, so the client, which is busy
+/// sending, gets to read the 413 instead of a reset connection; beyond
+/// that the connection is closed.
+async fn read_body(body: axum::body::Body, limit: usize) -> Body {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Body::Broken;
+        };
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            out.extend_from_slice(&chunk);
+        } else if seen > limit.saturating_mul(4) {
+            return Body::TooLarge;
+        }
+    }
+    if seen > limit {
+        Body::TooLarge
+    } else {
+        Body::Whole(out)
+    }
+}
+
 async fn publish(
     State(state): State<AdminState>,
     Path(env): Path<String>,
     headers: HeaderMap,
-    body: Body,
+    body: axum::body::Body,
 ) -> Response {
     if state.origin.admin(&headers).is_none() {
         return unauthorized();
     }
-    let bytes = match axum::body::to_bytes(body, state.max_body).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return error(
+    let bytes = match read_body(body, state.max_body).await {
+        Body::Whole(bytes) => bytes,
+        Body::TooLarge => {
+            let mut r = error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "the rule source is larger than {} bytes (or the upload broke off)",
-                    state.max_body
-                ),
+                &format!("the rule source is larger than {} bytes", state.max_body),
+            );
+            r.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
+        Body::Broken => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the upload broke off before its end",
             )
         }
     };
