@@ -4,6 +4,7 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::wire::tags::*;
 use super::wire::{read_rel, rel_tag, Out, Reader};
 use super::{SnapshotError, SnapshotMeta};
 use crate::compile::strings::{NameIndex, StrId};
@@ -70,27 +71,6 @@ pub(crate) const SECTION_HEADER: usize = 12;
 const FLAG_RECORD: u64 = 44;
 /// Size of one `Instr` record.
 pub(crate) const INSTR_RECORD: u64 = 24;
-
-// Atom tags.
-const ATOM_EXISTS: u8 = 0;
-const ATOM_SEGMENT: u8 = 1;
-const ATOM_PREREQ: u8 = 2;
-const ATOM_CMP: u8 = 3;
-
-// Pred tags.
-const PRED_STR_EQ: u8 = 0;
-const PRED_NUM: u8 = 1;
-const PRED_BOOL_EQ: u8 = 2;
-const PRED_SEMVER: u8 = 3;
-const PRED_DATE: u8 = 4;
-const PRED_STR_IN: u8 = 5;
-const PRED_NUM_IN: u8 = 6;
-const PRED_EMPTY_IN: u8 = 7;
-const PRED_CONTAINS_STR: u8 = 8;
-const PRED_CONTAINS_NUM: u8 = 9;
-const PRED_STARTS_WITH: u8 = 10;
-const PRED_ENDS_WITH: u8 = 11;
-const PRED_MATCHES: u8 = 12;
 
 // ---------------------------------------------------------------- writing
 

@@ -16,6 +16,31 @@ use super::SnapshotError;
 use crate::compile::strings::StrTable;
 use crate::compile::tables::{Range32, Rel};
 
+/// The tags of atoms and predicates: one numbering for the snapshot's `code`
+/// section and for units in patches.
+pub(crate) mod tags {
+    // Atom tags.
+    pub(crate) const ATOM_EXISTS: u8 = 0;
+    pub(crate) const ATOM_SEGMENT: u8 = 1;
+    pub(crate) const ATOM_PREREQ: u8 = 2;
+    pub(crate) const ATOM_CMP: u8 = 3;
+
+    // Predicate tags.
+    pub(crate) const PRED_STR_EQ: u8 = 0;
+    pub(crate) const PRED_NUM: u8 = 1;
+    pub(crate) const PRED_BOOL_EQ: u8 = 2;
+    pub(crate) const PRED_SEMVER: u8 = 3;
+    pub(crate) const PRED_DATE: u8 = 4;
+    pub(crate) const PRED_STR_IN: u8 = 5;
+    pub(crate) const PRED_NUM_IN: u8 = 6;
+    pub(crate) const PRED_EMPTY_IN: u8 = 7;
+    pub(crate) const PRED_CONTAINS_STR: u8 = 8;
+    pub(crate) const PRED_CONTAINS_NUM: u8 = 9;
+    pub(crate) const PRED_STARTS_WITH: u8 = 10;
+    pub(crate) const PRED_ENDS_WITH: u8 = 11;
+    pub(crate) const PRED_MATCHES: u8 = 12;
+}
+
 pub(crate) mod unit;
 pub(crate) mod value;
 

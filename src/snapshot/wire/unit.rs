@@ -13,6 +13,7 @@
 
 use roaring::RoaringBitmap;
 
+use super::tags::*;
 use super::{read_rel, rel_tag, value, Out, Reader};
 use crate::compile::unit::{
     FlagUnit, Pattern, SegmentUnit, UnitAtom, UnitInstr, UnitPred, UnitRule, UnitServe, UnitSplit,
@@ -20,27 +21,6 @@ use crate::compile::unit::{
 use crate::snapshot::SnapshotError;
 use crate::values::date::Instant;
 use crate::values::semver::Version;
-
-// Atom tags (as in the snapshot's `code` section).
-const ATOM_EXISTS: u8 = 0;
-const ATOM_SEGMENT: u8 = 1;
-const ATOM_PREREQ: u8 = 2;
-const ATOM_CMP: u8 = 3;
-
-// Pred tags (as in the snapshot's `code` section).
-const PRED_STR_EQ: u8 = 0;
-const PRED_NUM: u8 = 1;
-const PRED_BOOL_EQ: u8 = 2;
-const PRED_SEMVER: u8 = 3;
-const PRED_DATE: u8 = 4;
-const PRED_STR_IN: u8 = 5;
-const PRED_NUM_IN: u8 = 6;
-const PRED_EMPTY_IN: u8 = 7;
-const PRED_CONTAINS_STR: u8 = 8;
-const PRED_CONTAINS_NUM: u8 = 9;
-const PRED_STARTS_WITH: u8 = 10;
-const PRED_ENDS_WITH: u8 = 11;
-const PRED_MATCHES: u8 = 12;
 
 /// Smallest encodings, for checking counts against the bytes left.
 const MIN_STR: u64 = 8;
