@@ -5,18 +5,20 @@
 //! evaluated against any number of flags. Construction validates the object,
 //! drops `null` values (they count as missing) and sorts attributes by name
 //! ([`name_order`]) so lookups by name are a binary search; evaluation finds
-//! attributes through a small hash index of their names instead
-//! ([`Context::position_hashed`]).
+//! attributes by the process-wide symbol of their names instead
+//! ([`symbols`]): a probe of a small index of integers.
 //!
 //! The context is packed: every name and string value lives in one text
 //! buffer, every attribute in one array of small fixed-size entries, their
-//! name hashes and hash index in two arrays of integers, and every array
+//! name symbols and symbol index in two arrays of integers, and every array
 //! element in another, so a context is five allocations whatever its size.
 //! Replacing or removing an attribute cuts its old bytes and elements out
 //! of the buffers, so a long-lived context that is updated keeps only live
 //! data. Readers get borrowed views ([`Attr`], [`Element`]).
 
 use std::fmt;
+
+pub(crate) mod symbols;
 
 /// An attribute value, as the operators see it (a view into a [`Context`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,12 +121,12 @@ pub struct Context {
     text: String,
     /// Attributes in [`name_order`] of their names.
     entries: Vec<Entry>,
-    /// [`name_hash`] of each entry's name, parallel to `entries`: what a
-    /// ruleset scans to find an attribute without comparing names.
-    hashes: Vec<u32>,
-    /// An open-addressing index over `hashes`: a power of two of slots, at
-    /// least twice the attributes, each (name hash, position + 1), or
-    /// (0, 0) when empty.
+    /// The process-wide symbol of each entry's name ([`symbols`]), parallel
+    /// to `entries`.
+    symbols: Vec<u32>,
+    /// An open-addressing index over `symbols`: a power of two of slots, at
+    /// least twice the attributes, each (symbol, position + 1), or (0, 0)
+    /// when empty. Names without a symbol are not in it.
     index: Vec<(u32, u32)>,
     /// Elements of all array attributes, nothing else (same as `text`).
     elements: Vec<Slot>,
@@ -251,7 +253,7 @@ impl Context {
         let mut context = Context {
             text: String::new(),
             entries: Vec::with_capacity(object.len()),
-            hashes: Vec::new(),
+            symbols: Vec::new(),
             index: Vec::new(),
             elements: Vec::new(),
             key: None,
@@ -271,10 +273,10 @@ impl Context {
         context
             .entries
             .sort_by(|a, b| name_order(span(&text, a.name), span(&text, b.name)));
-        context.hashes = context
+        context.symbols = context
             .entries
             .iter()
-            .map(|e| name_hash(span(&text, e.name).as_bytes()))
+            .map(|e| symbols::intern(span(&text, e.name)))
             .collect();
         context.text = text;
         context.refresh_index();
@@ -405,7 +407,7 @@ impl Context {
             if let Some(i) = at {
                 let name_span = self.entries[i].name;
                 self.entries.remove(i);
-                self.hashes.remove(i);
+                self.symbols.remove(i);
                 self.cut_text(name_span);
                 self.refresh_index();
             }
@@ -425,7 +427,7 @@ impl Context {
                             value: slot,
                         },
                     );
-                    self.hashes.insert(i, name_hash(name.as_bytes()));
+                    self.symbols.insert(i, symbols::intern(name));
                     self.refresh_index();
                 }
             }
@@ -494,16 +496,19 @@ impl Context {
 
     /// Rebuilds `index` (after attributes were added or removed).
     fn refresh_index(&mut self) {
-        let size = (self.hashes.len() * 2).max(4).next_power_of_two();
+        let size = (self.symbols.len() * 2).max(4).next_power_of_two();
         self.index.clear();
         self.index.resize(size, (0, 0));
         let mask = size - 1;
-        for (i, &h) in self.hashes.iter().enumerate() {
-            let mut at = h as usize & mask;
+        for (i, &symbol) in self.symbols.iter().enumerate() {
+            if symbol == symbols::NO_SYMBOL {
+                continue;
+            }
+            let mut at = symbols::slot(symbol, mask);
             while self.index[at].1 != 0 {
                 at = (at + 1) & mask;
             }
-            self.index[at] = (h, i as u32 + 1);
+            self.index[at] = (symbol, i as u32 + 1);
         }
     }
 
@@ -557,28 +562,26 @@ impl Context {
         })
     }
 
-    /// The position of attribute `name`, whose [`name_hash`] is `hash`: a
-    /// probe of the context's hash index (usually one), confirmed by
-    /// comparing the name only where the hash matches.
+    /// The position of attribute `name`, whose process-wide symbol is
+    /// `symbol`: a probe of the context's symbol index (usually one), no
+    /// text compared. A name without a symbol is found by text.
     #[inline]
-    pub fn position_hashed(&self, hash: u32, name: &[u8]) -> Option<usize> {
-        let mask = self.index.len().wrapping_sub(1);
-        let mut at = hash as usize & mask;
-        for _ in 0..self.index.len() {
-            let (h, i) = *self.index.get(at)?;
+    pub(crate) fn position_of(&self, symbol: u32, name: &[u8]) -> Option<usize> {
+        if symbol == symbols::NO_SYMBOL {
+            return self.find_bytes(name);
+        }
+        let index = &self.index[..];
+        let mask = index.len().wrapping_sub(1);
+        let mut at = symbols::slot(symbol, mask);
+        // The index is at least twice the attributes, so a probe ends at an
+        // empty slot; the bound only guards the loop.
+        for _ in 0..index.len() {
+            let (s, i) = *index.get(at)?;
             if i == 0 {
                 return None;
             }
-            if h == hash {
-                let i = i as usize - 1;
-                let e = self.entries.get(i)?;
-                let found = self
-                    .text
-                    .as_bytes()
-                    .get(e.name.start as usize..e.name.end as usize);
-                if found.is_some_and(|f| same_bytes(f, name)) {
-                    return Some(i);
-                }
+            if s == symbol {
+                return Some(i as usize - 1);
             }
             at = (at + 1) & mask;
         }
@@ -606,6 +609,19 @@ impl Context {
     fn find(&self, name: &str) -> Option<usize> {
         self.entries
             .binary_search_by(|e| name_order(span(&self.text, e.name), name))
+            .ok()
+    }
+
+    fn find_bytes(&self, name: &[u8]) -> Option<usize> {
+        self.entries
+            .binary_search_by(|e| {
+                let have = self
+                    .text
+                    .as_bytes()
+                    .get(e.name.start as usize..e.name.end as usize)
+                    .unwrap_or(&[]);
+                name_order_bytes(have, name)
+            })
             .ok()
     }
 
@@ -755,28 +771,6 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The hash of an attribute name that contexts keep per attribute and
-/// rulesets per attribute id, so that finding an attribute is a scan of a few
-/// `u32`s. Not part of any format: it may change from one build to the next.
-#[inline]
-pub fn name_hash(name: &[u8]) -> u32 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (name.len() as u64).wrapping_mul(K);
-    let mut chunks = name.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    (h >> 32) as u32 ^ h as u32
-}
-
 #[inline]
 fn span(text: &str, s: Span32) -> &str {
     text.get(s.start as usize..s.end as usize).unwrap_or("")
@@ -908,23 +902,32 @@ mod tests {
     }
 
     #[test]
-    fn every_attribute_is_found_by_its_hash() {
+    fn every_attribute_is_found_by_its_symbol() {
         let mut c = Context::with_key("k");
         for i in 0..40 {
             c.set_number(&format!("attr_{i}"), f64::from(i))
                 .expect("set");
         }
+        let find = |c: &Context, name: &str| c.position_of(symbols::intern(name), name.as_bytes());
         for i in 0..40 {
             let name = format!("attr_{i}");
-            let at = c.position_hashed(name_hash(name.as_bytes()), name.as_bytes());
+            let at = find(&c, &name);
             assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(f64::from(i))));
         }
-        // The right hash with the wrong name is not a match.
-        assert_eq!(c.position_hashed(name_hash(b"attr_1"), b"attr_2"), None);
-        assert_eq!(c.position_hashed(name_hash(b"nope"), b"nope"), None);
+        // Another name's symbol is not a match.
+        assert_eq!(
+            c.position_of(symbols::intern("attr_1"), b"attr_1")
+                .map(|at| c.attr_at(at)),
+            Some(Attr::Num(1.0))
+        );
+        assert_eq!(find(&c, "nope"), None);
         c.remove("attr_3");
-        assert_eq!(c.position_hashed(name_hash(b"attr_3"), b"attr_3"), None);
-        assert!(c.position_hashed(name_hash(b"attr_4"), b"attr_4").is_some());
+        assert_eq!(find(&c, "attr_3"), None);
+        assert!(find(&c, "attr_4").is_some());
+        // A name without a symbol (the table was full) is found by text.
+        let at = c.position_of(symbols::NO_SYMBOL, b"attr_7");
+        assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(7.0)));
+        assert_eq!(c.position_of(symbols::NO_SYMBOL, b"attr_3"), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! | [`MAX_SYNTAX_NESTING`] | 256 | lexer (any brackets, anywhere) |
 //! | [`MAX_REFERENCE_DEPTH`] | 64 | checker (segments and prerequisites, combined), both evaluators |
 //! | [`REGEX_SIZE_LIMIT`] | 4 MiB | checker (ceiling of `--max-regex-size`), snapshot loader, patch reader |
+//! | [`MAX_ATTRIBUTE_SYMBOLS`] | 65,536 | the process-wide table of attribute names (a speed limit, not an error) |
 //!
 //! docs/language.md §15 is the user's version of this table.
 
@@ -54,6 +55,13 @@ pub const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
 /// The default compiled-size cap on one regex (SPEC §1: 1 MiB).
 pub const DEFAULT_REGEX_SIZE: usize = 1 << 20;
+
+/// Most distinct attribute names the process-wide symbol table holds
+/// (contexts and rulesets intern their attribute names there, so a lookup
+/// during evaluation compares integers). Names beyond it still work, found
+/// by comparing text; the table only stops growing, so a stream of contexts
+/// with made-up attribute names cannot take memory without bound.
+pub const MAX_ATTRIBUTE_SYMBOLS: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {

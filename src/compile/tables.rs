@@ -94,12 +94,11 @@ pub struct Derived {
     pub(crate) segment_memo: Vec<u32>,
     /// Number of memo slots.
     pub(crate) memo_len: u32,
-    /// For each attribute id: `context::name_hash` of its name (what a
+    /// For each attribute id: the process-wide symbol of its name (what a
     /// context is searched for) and the name's byte range in `strings`.
     pub(crate) attr_keys: Vec<AttrKey>,
-    /// For each item of `str_sets`: its byte range in the string blob, so a
-    /// short `in` list compares lengths and bytes without looking strings up.
-    pub(crate) set_spans: Vec<(u32, u32)>,
+    /// The condition programs lowered to dense opcodes (`crate::eval::ops`).
+    pub(crate) lowered: crate::eval::ops::Lowered,
 }
 
 impl Ruleset {
@@ -119,20 +118,13 @@ impl Ruleset {
                     let bytes = self.strings.get_bytes(name);
                     let start = self.strings.start(name);
                     AttrKey {
-                        hash: crate::context::name_hash(bytes),
+                        symbol: crate::context::symbols::intern(self.strings.get(name)),
                         start,
                         end: start + bytes.len() as u32,
                     }
                 })
                 .collect(),
-            set_spans: self
-                .str_sets
-                .iter()
-                .map(|&id| {
-                    let start = self.strings.start(id);
-                    (start, start + self.strings.get_bytes(id).len() as u32)
-                })
-                .collect(),
+            lowered: crate::eval::ops::lower(self),
         };
         for instr in &self.code {
             let slot = match instr.atom {
@@ -154,8 +146,8 @@ impl Ruleset {
 /// How evaluation finds an attribute in a context.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AttrKey {
-    /// `context::name_hash` of the name.
-    pub hash: u32,
+    /// The name's process-wide symbol (`context::symbols`).
+    pub symbol: u32,
     /// The name's bytes in the string blob.
     pub start: u32,
     /// End of the name's bytes.

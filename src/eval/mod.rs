@@ -16,8 +16,11 @@ use std::cell::{Cell, RefCell};
 
 use crate::compile::strings::StrId;
 use crate::compile::tables::*;
+use ops::{Op, Test};
 
-use crate::context::{name_hash, same_bytes, Attr, Context, Element};
+pub(crate) mod ops;
+
+use crate::context::{same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
 
@@ -34,10 +37,6 @@ pub struct FlagRef(u32);
 const UNRESOLVED: u32 = u32::MAX;
 /// A string attribute equal to no constant of the ruleset.
 const NO_CONSTANT: u32 = u32::MAX - 1;
-/// A string attribute compared once by text: looked up among the constants
-/// the next time (a single check never pays for the lookup, many flags
-/// reading one attribute compare integers).
-const SEEN_ONCE: u32 = u32::MAX - 2;
 /// A memo slot not yet computed.
 const UNKNOWN: u32 = u32::MAX;
 /// The context key not yet interned.
@@ -54,13 +53,6 @@ const SLOT_MISSING: u8 = u8::MAX - 1;
 /// Context positions below this have the constant their string value equals
 /// cached in the [`Prepared`].
 const CONSTANT_CACHE: usize = 32;
-/// `in` lists up to this long compare the attribute's text with each item
-/// directly (unless its interned constant is already known): cheaper than
-/// hashing it once.
-const SHORT_LIST: usize = 8;
-/// `in` lists up to this long are scanned by interned id; longer ones are
-/// binary-searched by text.
-const SCAN_LIST: usize = 16;
 
 /// A context bound to one ruleset, ready to evaluate any of its flags.
 ///
@@ -423,41 +415,33 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let Some(cell) = self.slots.get(id as usize) else {
             return self.look_up(id);
         };
-        match cell.get() {
-            SLOT_MISSING => None,
-            SLOT_UNRESOLVED => {
-                let found = self.look_up(id);
-                match found {
-                    None => cell.set(SLOT_MISSING),
-                    Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
-                    // Too far into a huge context to cache: looked up each time.
-                    Some(_) => {}
-                }
-                found
-            }
-            at => Some(usize::from(at)),
+        let known = cell.get();
+        if known < SLOT_MISSING {
+            return Some(usize::from(known));
         }
+        if known == SLOT_MISSING {
+            return None;
+        }
+        let found = self.look_up(id);
+        match found {
+            None => cell.set(SLOT_MISSING),
+            Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
+            // Too far into a huge context to cache: looked up each time.
+            Some(_) => {}
+        }
+        found
     }
 
     /// Finds attribute `id` in the context by its name's hash.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
-        match rules.derived.attr_keys.get(id as usize) {
-            Some(k) => {
-                let name = rules
-                    .strings
-                    .blob_bytes()
-                    .get(k.start as usize..k.end as usize)?;
-                self.context.position_hashed(k.hash, name)
-            }
-            // A ruleset without lookup aids.
-            None => {
-                let name = rules.strings.get_bytes(*rules.attrs.get(id as usize)?);
-                self.context.position_hashed(name_hash(name), name)
-            }
-        }
+        let k = rules.derived.attr_keys.get(id as usize)?;
+        let name = rules
+            .strings
+            .blob_bytes()
+            .get(k.start as usize..k.end as usize)?;
+        self.context.position_of(k.symbol, name)
     }
 
     /// The interned id of the context key ([`NONE`] when it has none or no
@@ -479,51 +463,34 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     /// Runs a condition program from `entry`.
     fn run(&self, entry: u32, depth: u32) -> bool {
-        let code = &self.rules.code;
+        let ops = &self.rules.derived.lowered.ops;
         let mut pc = entry;
         loop {
-            let Some(instr) = code.get(pc as usize) else {
+            let Some(op) = ops.get(pc as usize) else {
                 return false;
             };
-            pc = if self.atom(&instr.atom, depth) {
-                instr.on_true
+            pc = if self.test(op, depth) {
+                op.on_true
             } else {
-                instr.on_false
+                op.on_false
             };
-            match pc {
-                JUMP_TRUE => return true,
-                JUMP_FALSE => return false,
-                _ => {}
+            if pc >= JUMP_FALSE {
+                return pc == JUMP_TRUE;
             }
         }
     }
 
-    fn atom(&self, atom: &Atom, depth: u32) -> bool {
-        match *atom {
-            Atom::Cmp { attr, negate, pred } => {
-                let Some(at) = self.position(attr) else {
-                    return false;
-                };
-                match self.context.attr_at(at) {
-                    Attr::Str(s) => match self.string(attr, at, s, &pred) {
-                        Some(hit) => hit != negate,
-                        None => false,
-                    },
-                    Attr::List(items) => items.iter().any(|e| self.element(&pred, &e)) != negate,
-                    scalar => match self.scalar(&pred, &scalar) {
-                        Some(hit) => hit != negate,
-                        None => false,
-                    },
-                }
-            }
-            Atom::Exists(attr) => self.position(attr).is_some(),
-            Atom::Segment(segment) => {
+    /// One op: a dense match on the lowered test, then on the attribute's type.
+    #[inline]
+    fn test(&self, op: &Op, depth: u32) -> bool {
+        match op.test {
+            Test::Segment(segment) => {
                 self.memoized(
                     self.rules.derived.segment_memo.get(segment as usize),
                     || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
                 ) == 1
             }
-            Atom::Prereq(flag, variation) => {
+            Test::Prereq { flag, variation } => {
                 self.memoized(
                     self.rules.derived.flag_memo.get(flag as usize),
                     || match self.rules.flags.get(flag as usize) {
@@ -531,6 +498,28 @@ impl<'r, 'c> Prepared<'r, 'c> {
                         _ => NONE,
                     },
                 ) == variation
+            }
+            Test::Exists => self.position(op.attr).is_some(),
+            _ => {
+                let Some(at) = self.position(op.attr) else {
+                    return false;
+                };
+                match self.context.attr_at(at) {
+                    Attr::Str(s) => match self.on_str(op, Some(at), s) {
+                        Some(hit) => hit != op.negate,
+                        None => false,
+                    },
+                    Attr::Num(n) => match self.on_num(&op.test, n) {
+                        Some(hit) => hit != op.negate,
+                        None => false,
+                    },
+                    Attr::Bool(b) => match op.test {
+                        Test::BoolEq(want) => (want == b) != op.negate,
+                        _ => false,
+                    },
+                    Attr::List(items) => items.iter().any(|e| self.on_element(op, &e)) != op.negate,
+                    Attr::Object => false,
+                }
             }
         }
     }
@@ -554,93 +543,119 @@ impl<'r, 'c> Prepared<'r, 'c> {
         value
     }
 
-    /// A string attribute against a predicate: equality and short lists by
-    /// interned id, versions through the one-entry cache, the rest by text.
-    fn string(&self, attr: u32, at: usize, s: &'c str, pred: &Pred) -> Option<bool> {
+    /// A string against a test; `None` when the test is not about strings.
+    /// `at` is the attribute's context position when `s` is the attribute's
+    /// own value (so the per-attribute caches apply), `None` for an array
+    /// element.
+    #[inline]
+    fn on_str(&self, op: &Op, at: Option<usize>, s: &'c str) -> Option<bool> {
         let rules = self.rules;
-        match *pred {
-            Pred::StrEq(id) => Some(match self.constant_if_reused(at, s) {
-                UNRESOLVED => same_bytes(rules.strings.get_bytes(id), s.as_bytes()),
-                constant => constant == id.0,
-            }),
-            Pred::StrIn(range) => {
-                let set = rules.str_sets.get(range.range())?;
-                let mut constant = self.constant_if_reused(at, s);
-                if constant == UNRESOLVED {
-                    if set.len() <= SHORT_LIST {
-                        let s = s.as_bytes();
-                        return Some(match rules.derived.set_spans.get(range.range()) {
-                            Some(spans) => {
-                                let blob = rules.strings.blob_bytes();
-                                spans.iter().any(|&(start, end)| {
-                                    end.wrapping_sub(start) as usize == s.len()
-                                        && blob
-                                            .get(start as usize..end as usize)
-                                            .is_some_and(|item| same_bytes(item, s))
-                                })
-                            }
-                            // A ruleset without lookup aids.
-                            None => set
-                                .iter()
-                                .any(|&id| same_bytes(rules.strings.get_bytes(id), s)),
-                        });
-                    }
-                    constant = self.constant(at, s);
-                }
-                if constant == NO_CONSTANT {
-                    // Equal to no string of the ruleset: in no list.
-                    Some(false)
-                } else if set.len() <= SCAN_LIST {
-                    Some(set.iter().any(|id| id.0 == constant))
-                } else {
-                    Some(
-                        set.binary_search_by(|id| rules.strings.get(*id).cmp(s))
-                            .is_ok(),
-                    )
-                }
+        let blob = rules.strings.blob_bytes();
+        let b = s.as_bytes();
+        match op.test {
+            Test::StrEq(needle) => Some(needle.matches(blob, b, ops::key8(b))),
+            Test::StrInShort(range) => {
+                let key = ops::key8(b);
+                let needles = rules.derived.lowered.needles.get(range.range())?;
+                Some(needles.iter().any(|n| n.matches(blob, b, key)))
             }
-            Pred::Semver(rel, i) => {
-                let (cached, version) = self.version.get();
-                let version = if cached == attr {
-                    version
-                } else {
-                    let parsed = semver::parse(s);
-                    self.version.set((attr, parsed));
-                    parsed
+            Test::StrInLong(range) => {
+                let set = rules.str_sets.get(range.range())?;
+                if let Some(at) = at {
+                    if self.constant(at, s) == NO_CONSTANT {
+                        // Equal to no string of the ruleset: in no list.
+                        return Some(false);
+                    }
+                }
+                Some(
+                    set.binary_search_by(|id| rules.strings.get(*id).cmp(s))
+                        .is_ok(),
+                )
+            }
+            Test::StartsWith(needle) => {
+                let prefix = needle.bytes(blob);
+                Some(b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix))
+            }
+            Test::EndsWith(needle) => {
+                let suffix = needle.bytes(blob);
+                Some(b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix))
+            }
+            Test::ContainsStr(needle) => Some(contains(b, needle.bytes(blob))),
+            Test::Semver(rel, i) => {
+                let version = match at {
+                    Some(_) => {
+                        let (cached, version) = self.version.get();
+                        if cached == op.attr {
+                            version
+                        } else {
+                            let parsed = semver::parse(s);
+                            self.version.set((op.attr, parsed));
+                            parsed
+                        }
+                    }
+                    None => semver::parse(s),
                 }?;
-                let lit = self.rules.versions.get(i as usize)?;
+                let lit = rules.versions.get(i as usize)?;
                 Some(rel.holds(version.precedence(&lit.as_ref())))
             }
-            Pred::Date(rel, i) => {
-                let (cached, instant) = self.instant.get();
-                let instant = if cached == attr {
-                    instant
-                } else {
-                    let parsed = date::parse_rfc3339(s);
-                    self.instant.set((attr, parsed));
-                    parsed
+            Test::Date(rel, i) => {
+                let instant = match at {
+                    Some(_) => {
+                        let (cached, instant) = self.instant.get();
+                        if cached == op.attr {
+                            instant
+                        } else {
+                            let parsed = date::parse_rfc3339(s);
+                            self.instant.set((op.attr, parsed));
+                            parsed
+                        }
+                    }
+                    None => date::parse_rfc3339(s),
                 }?;
-                Some(rel.holds(instant.cmp(self.rules.instants.get(i as usize)?)))
+                Some(rel.holds(instant.cmp(rules.instants.get(i as usize)?)))
             }
-            _ => self.test(pred, Value::Str(s)),
+            Test::Matches(i) => Some(rules.regexes.get(i as usize)?.1.is_match(s)),
+            Test::EmptyIn => Some(false),
+            _ => None,
         }
     }
 
-    /// The interned constant the string at context position `at` equals:
-    /// [`UNRESOLVED`] the first time (the caller compares text), the
-    /// constant from the second time on.
+    /// A number against a test; `None` when the test is not about numbers
+    /// (or the number is NaN).
     #[inline]
-    fn constant_if_reused(&self, at: usize, s: &str) -> u32 {
-        match self.constants.get(at) {
-            None => UNRESOLVED,
-            Some(cell) => match cell.get() {
-                UNRESOLVED => {
-                    cell.set(SEEN_ONCE);
-                    UNRESOLVED
-                }
-                SEEN_ONCE => self.constant(at, s),
-                known => known,
-            },
+    fn on_num(&self, test: &Test, n: f64) -> Option<bool> {
+        let rules = self.rules;
+        match *test {
+            Test::Num(rel, lit) => n.partial_cmp(&lit).map(|o| rel.holds(o)),
+            Test::Date(rel, i) => {
+                let attr = date::from_epoch_millis(n)?;
+                Some(rel.holds(attr.cmp(rules.instants.get(i as usize)?)))
+            }
+            Test::NumIn(range) => {
+                let set = rules.num_sets.get(range.range())?;
+                Some(
+                    set.binary_search_by(|x| x.partial_cmp(&n).unwrap_or(std::cmp::Ordering::Less))
+                        .is_ok(),
+                )
+            }
+            Test::EmptyIn => Some(false),
+            _ => None,
+        }
+    }
+
+    /// An array element against a test: `contains` means element equality,
+    /// every other test holds when it holds for the element.
+    fn on_element(&self, op: &Op, element: &Element<'c>) -> bool {
+        match (*element, op.test) {
+            (Element::Str(s), Test::ContainsStr(needle)) => {
+                let b = s.as_bytes();
+                needle.matches(self.rules.strings.blob_bytes(), b, ops::key8(b))
+            }
+            (Element::Num(n), Test::ContainsNum(want)) => n == want,
+            (_, Test::ContainsStr(_) | Test::ContainsNum(_)) => false,
+            (Element::Str(s), _) => self.on_str(op, None, s) == Some(true),
+            (Element::Num(n), test) => self.on_num(&test, n) == Some(true),
+            (Element::Other, _) => false,
         }
     }
 
@@ -650,7 +665,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let cell = self.constants.get(at);
         if let Some(cell) = cell {
             let known = cell.get();
-            if known != UNRESOLVED && known != SEEN_ONCE {
+            if known != UNRESOLVED {
                 return known;
             }
         }
@@ -685,92 +700,13 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
         segment.entry != NONE && self.run(segment.entry, depth)
     }
-
-    /// An array element against a predicate: `contains` means element equality.
-    fn element(&self, pred: &Pred, element: &Element) -> bool {
-        let value = match element {
-            Element::Str(s) => Value::Str(s),
-            Element::Num(n) => Value::Num(*n),
-            Element::Other => return false,
-        };
-        match (pred, value) {
-            (Pred::ContainsStr(s), Value::Str(e)) => {
-                same_bytes(self.rules.strings.get_bytes(*s), e.as_bytes())
-            }
-            (Pred::ContainsNum(n), Value::Num(e)) => e == *n,
-            (Pred::ContainsStr(_) | Pred::ContainsNum(_), _) => false,
-            _ => self.test(pred, value) == Some(true),
-        }
-    }
-
-    /// A scalar attribute against a predicate; `None` when the types differ.
-    fn scalar(&self, pred: &Pred, attr: &Attr) -> Option<bool> {
-        let value = match attr {
-            Attr::Str(s) => Value::Str(s),
-            Attr::Num(n) => Value::Num(*n),
-            Attr::Bool(b) => Value::Bool(*b),
-            Attr::List(_) | Attr::Object => return None,
-        };
-        self.test(pred, value)
-    }
-
-    fn test(&self, pred: &Pred, value: Value<'_>) -> Option<bool> {
-        let rules = self.rules;
-        match (*pred, value) {
-            (Pred::StrEq(s), Value::Str(v)) => Some(rules.strings.get(s) == v),
-            (Pred::Num(rel, n), Value::Num(v)) => v.partial_cmp(&n).map(|o| rel.holds(o)),
-            (Pred::BoolEq(b), Value::Bool(v)) => Some(b == v),
-            (Pred::Semver(rel, i), Value::Str(v)) => {
-                let attr = semver::parse(v)?;
-                let lit = rules.versions.get(i as usize)?;
-                Some(rel.holds(attr.precedence(&lit.as_ref())))
-            }
-            (Pred::Date(rel, i), Value::Str(v)) => {
-                let attr = date::parse_rfc3339(v)?;
-                Some(rel.holds(attr.cmp(rules.instants.get(i as usize)?)))
-            }
-            (Pred::Date(rel, i), Value::Num(v)) => {
-                let attr = date::from_epoch_millis(v)?;
-                Some(rel.holds(attr.cmp(rules.instants.get(i as usize)?)))
-            }
-            (Pred::StrIn(range), Value::Str(v)) => {
-                let set = rules.str_sets.get(range.range())?;
-                Some(
-                    set.binary_search_by(|id| rules.strings.get(*id).cmp(v))
-                        .is_ok(),
-                )
-            }
-            (Pred::NumIn(range), Value::Num(v)) => {
-                let set = rules.num_sets.get(range.range())?;
-                Some(
-                    set.binary_search_by(|n| n.partial_cmp(&v).unwrap_or(std::cmp::Ordering::Less))
-                        .is_ok(),
-                )
-            }
-            (Pred::EmptyIn, Value::Str(_) | Value::Num(_)) => Some(false),
-            (Pred::ContainsStr(s), Value::Str(v)) => Some(v.contains(rules.strings.get(s))),
-            (Pred::StartsWith(s), Value::Str(v)) => {
-                let prefix = rules.strings.get_bytes(s);
-                let v = v.as_bytes();
-                Some(v.len() >= prefix.len() && same_bytes(&v[..prefix.len()], prefix))
-            }
-            (Pred::EndsWith(s), Value::Str(v)) => {
-                let suffix = rules.strings.get_bytes(s);
-                let v = v.as_bytes();
-                Some(v.len() >= suffix.len() && same_bytes(&v[v.len() - suffix.len()..], suffix))
-            }
-            (Pred::Matches(i), Value::Str(v)) => Some(rules.regexes.get(i as usize)?.1.is_match(v)),
-            _ => None,
-        }
-    }
 }
 
-/// A scalar seen by a predicate.
-#[derive(Clone, Copy)]
-enum Value<'a> {
-    Str(&'a str),
-    Num(f64),
-    Bool(bool),
+/// Whether `needle` occurs in `haystack` (the empty needle always does):
+/// linear time whatever the two are (`memchr::memmem`).
+#[inline]
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= haystack.len() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]

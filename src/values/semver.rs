@@ -148,22 +148,24 @@ fn is_numeric(identifier: &str) -> bool {
 /// Parses a version; `None` when the text is not one.
 #[inline]
 pub fn parse(text: &str) -> Option<VersionRef<'_>> {
-    match parse_plain(text.as_bytes()) {
+    match parse_plain(text) {
         Some(version) => Some(version),
         None => parse_general(text),
     }
 }
 
-/// The common case in one pass: `MAJOR[.MINOR[.PATCH]]`, ASCII digits only,
-/// no leading zeros, at most 18 digits a part (so no overflow check).
+/// The common case in one pass: `MAJOR[.MINOR[.PATCH]][-PRE][+BUILD]`,
+/// no leading `v`, no leading zeros, at most 18 digits a part (so no
+/// overflow check).
 /// `None` means "not this simple form", not "invalid": [`parse_general`]
 /// then decides.
 #[inline]
-fn parse_plain(bytes: &[u8]) -> Option<VersionRef<'static>> {
+fn parse_plain(text: &str) -> Option<VersionRef<'_>> {
+    let bytes = text.as_bytes();
     let mut parts = [0u64; 3];
     let mut part = 0;
     let mut digits = 0;
-    for &b in bytes {
+    for (i, &b) in bytes.iter().enumerate() {
         match b {
             b'0'..=b'9' => {
                 if digits == 18 || (digits == 1 && parts[part] == 0) {
@@ -176,6 +178,20 @@ fn parse_plain(bytes: &[u8]) -> Option<VersionRef<'static>> {
                 part += 1;
                 digits = 0;
             }
+            b'-' | b'+' if digits > 0 => {
+                let pre = if b == b'-' {
+                    pre_release(text.get(i + 1..)?)?
+                } else {
+                    build(text.get(i + 1..)?)?;
+                    ""
+                };
+                return Some(VersionRef {
+                    major: parts[0],
+                    minor: parts[1],
+                    patch: parts[2],
+                    pre,
+                });
+            }
             _ => return None,
         }
     }
@@ -187,7 +203,56 @@ fn parse_plain(bytes: &[u8]) -> Option<VersionRef<'static>> {
     })
 }
 
-/// Any version text (see [`parse`]).
+/// The pre-release text of `PRE[+BUILD]` in one pass: dot-separated
+/// non-empty identifiers of `[0-9A-Za-z-]`, numeric ones without a leading
+/// zero; the build part after `+` is validated and dropped.
+fn pre_release(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut len = 0usize;
+    let mut numeric = true;
+    let mut leading_zero = false;
+    let ok = |len: usize, numeric: bool, leading_zero: bool| {
+        len > 0 && !(numeric && leading_zero && len > 1)
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                if len == 0 {
+                    leading_zero = b == b'0';
+                }
+                len += 1;
+            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'-' => {
+                numeric = false;
+                len += 1;
+            }
+            b'.' => {
+                if !ok(len, numeric, leading_zero) {
+                    return None;
+                }
+                len = 0;
+                numeric = true;
+                leading_zero = false;
+            }
+            b'+' => {
+                if !ok(len, numeric, leading_zero) {
+                    return None;
+                }
+                build(text.get(i + 1..)?)?;
+                return text.get(..i);
+            }
+            _ => return None,
+        }
+    }
+    ok(len, numeric, leading_zero).then_some(text)
+}
+
+/// Validates build metadata: dot-separated non-empty identifiers of `[0-9A-Za-z-]`.
+fn build(text: &str) -> Option<()> {
+    text.split('.').all(is_identifier).then_some(())
+}
+
+/// The general parser: a leading `v`, parts too long for the one-pass form.
 fn parse_general(text: &str) -> Option<VersionRef<'_>> {
     let text = text
         .strip_prefix('v')
@@ -272,6 +337,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_one_pass_form_agrees_everywhere_on_a_small_alphabet() {
+        // Every text of up to 6 characters over the characters that matter.
+        let alphabet = ['0', '1', '.', '-', '+', 'a', 'v'];
+        let mut texts = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, String::len))
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            let general = parse_general(text);
+            if let Some(p) = parse_plain(text) {
+                assert_eq!(Some(p), general, "{text:?}");
+            }
+            assert_eq!(parse(text), general, "{text:?}");
+        }
+        // The one-pass form does take pre-release and build parts.
+        for text in ["5.0.0-rc.1", "1.0.0-0.3.7+b.1", "1.2+x"] {
+            assert!(parse_plain(text).is_some(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn the_one_pass_form_agrees_with_the_general_parser() {
         for text in [
             "0",
@@ -295,8 +386,28 @@ mod tests {
             "1.2.3-rc.1",
             "v1.2.3",
             "1.2.3+b",
+            "5.0.0-rc.1",
+            "6.0.0-beta.1+exp.sha.5114f85",
+            "1.0.0-alpha-1",
+            "1.0.0-0.3.7",
+            "1.0.0-01",
+            "1.0.0-a.01",
+            "1.0.0-0",
+            "1.0.0-",
+            "1.0.0-a..b",
+            "1.0.0-a.",
+            "1.0.0-a+",
+            "1.0.0+",
+            "1.0.0+a..b",
+            "1.0.0+a.b",
+            "1.0.0-a_b",
+            "1.0.0-é",
+            "1-x",
+            "1.2-x+y",
+            "1.0.0-+",
+            "1.0.0--",
         ] {
-            let plain = parse_plain(text.as_bytes());
+            let plain = parse_plain(text);
             let general = parse_general(text);
             if let Some(p) = plain {
                 assert_eq!(Some(p), general, "{text:?}");

@@ -1,0 +1,107 @@
+//! Attribute names interned once per process.
+//!
+//! A context interns each attribute name when the attribute is set, and a
+//! ruleset interns each attribute name it reads when it is loaded; both get
+//! the same `u32` symbol for the same name, so finding an attribute during
+//! evaluation is an integer probe, with no hashing or comparing of text.
+//! Symbols are never reused or removed, so they stay valid across snapshot
+//! swaps, and the table stops growing at
+//! [`MAX_ATTRIBUTE_SYMBOLS`](crate::limits::MAX_ATTRIBUTE_SYMBOLS): a name
+//! first seen after that has no symbol ([`NO_SYMBOL`]) and is found by
+//! text. Because a name either gets its symbol the first time anyone asks
+//! or never gets one, a context and a ruleset always agree on it.
+//!
+//! Each thread keeps a cache of the names it has interned, so building
+//! contexts on many threads does not contend on the shared table.
+
+use std::cell::RefCell;
+use std::sync::{OnceLock, RwLock};
+
+use ahash::AHashMap;
+
+/// The symbol of a name the table had no room for.
+pub(crate) const NO_SYMBOL: u32 = u32::MAX;
+
+/// The shared table: name → symbol, symbols `0..len` in order of arrival.
+fn table() -> &'static RwLock<AHashMap<Box<str>, u32>> {
+    static TABLE: OnceLock<RwLock<AHashMap<Box<str>, u32>>> = OnceLock::new();
+    TABLE.get_or_init(Default::default)
+}
+
+thread_local! {
+    /// This thread's copy of the names it has interned.
+    static LOCAL: RefCell<AHashMap<Box<str>, u32>> = RefCell::new(AHashMap::new());
+}
+
+/// The symbol of `name`, giving it one if it has none and the table has room.
+pub(crate) fn intern(name: &str) -> u32 {
+    let cached = LOCAL
+        .try_with(|local| local.try_borrow().ok().and_then(|m| m.get(name).copied()))
+        .ok()
+        .flatten();
+    if let Some(symbol) = cached {
+        return symbol;
+    }
+    let symbol = intern_shared(name);
+    if symbol != NO_SYMBOL {
+        let _ = LOCAL.try_with(|local| {
+            if let Ok(mut m) = local.try_borrow_mut() {
+                m.insert(name.into(), symbol);
+            }
+        });
+    }
+    symbol
+}
+
+fn intern_shared(name: &str) -> u32 {
+    // A panic while holding the lock cannot leave the map half-updated in
+    // a way that matters (an insert either happened or not), so a poisoned
+    // lock is used as it is.
+    {
+        let map = table().read().unwrap_or_else(|e| e.into_inner());
+        if let Some(&symbol) = map.get(name) {
+            return symbol;
+        }
+        if map.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+            return NO_SYMBOL;
+        }
+    }
+    let mut map = table().write().unwrap_or_else(|e| e.into_inner());
+    if let Some(&symbol) = map.get(name) {
+        return symbol;
+    }
+    if map.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+        return NO_SYMBOL;
+    }
+    let symbol = map.len() as u32;
+    map.insert(name.into(), symbol);
+    symbol
+}
+
+/// Where symbol `symbol` goes in an index of `mask + 1` slots.
+#[inline(always)]
+pub(crate) fn slot(symbol: u32, mask: usize) -> usize {
+    (u64::from(symbol).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_has_one_symbol_on_every_thread() {
+        let here = intern("symbols-test-plan");
+        assert_ne!(here, NO_SYMBOL);
+        assert_eq!(intern("symbols-test-plan"), here);
+        assert_ne!(intern("symbols-test-plan2"), here);
+        let there = std::thread::spawn(|| intern("symbols-test-plan"))
+            .join()
+            .expect("thread");
+        assert_eq!(there, here);
+        // A name first interned on another thread is found here too.
+        let other = std::thread::spawn(|| intern("symbols-test-other"))
+            .join()
+            .expect("thread");
+        assert_eq!(intern("symbols-test-other"), other);
+    }
+}

@@ -1,0 +1,279 @@
+//! Condition programs lowered for the evaluator: one dense opcode per
+//! (atom, predicate) with its operands inline.
+//!
+//! The tables of [`Ruleset`] say *what* a condition tests ([`Instr`]: an
+//! [`Atom`] with a [`Pred`]); they are what a snapshot stores. [`lower`]
+//! turns each instruction into an [`Op`] that says *how* to test it as
+//! cheaply as possible: a string constant becomes a [`Needle`] (its bytes'
+//! place in the blob, its length and its first eight bytes as one word, so
+//! most comparisons are two integer compares), a short `in` list becomes a
+//! run of needles scanned without hashing the attribute. Ops are derived at
+//! load time, never written, and sit parallel to `Ruleset::code` (op `i` is
+//! instruction `i`, with the same jump targets).
+
+use crate::compile::strings::StrId;
+use crate::compile::tables::{Atom, Instr, Pred, Range32, Rel, Ruleset};
+
+/// `in` lists up to this long are scanned as needles; longer ones are found
+/// through the ruleset's constant index.
+pub(crate) const SHORT_LIST: usize = 16;
+
+/// A string constant, placed for fast comparison against attribute text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Needle {
+    /// The string's id in the ruleset's table (for interned comparisons).
+    pub(crate) id: u32,
+    /// Where its bytes start in the string blob.
+    pub(crate) start: u32,
+    /// Its length in bytes.
+    pub(crate) len: u32,
+    /// [`key8`] of its bytes.
+    pub(crate) key: u64,
+}
+
+/// The first eight bytes of `s` as one word, built so that two texts of the
+/// same length at most eight bytes long are equal exactly when their words
+/// are (longer texts also need their remaining bytes compared). No branch on
+/// the content and no call to `memcpy`: overlapping loads for 4–8 bytes,
+/// three byte loads below four.
+#[inline(always)]
+pub(crate) fn key8(s: &[u8]) -> u64 {
+    let n = s.len();
+    if n >= 8 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[..8]);
+        u64::from_le_bytes(w)
+    } else if n >= 4 {
+        let mut lo = [0u8; 4];
+        let mut hi = [0u8; 4];
+        lo.copy_from_slice(&s[..4]);
+        hi.copy_from_slice(&s[n - 4..]);
+        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32
+    } else if n > 0 {
+        u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16
+    } else {
+        0
+    }
+}
+
+impl Needle {
+    /// Whether `text` (whose [`key8`] is `key`) equals this needle.
+    #[inline(always)]
+    pub(crate) fn matches(&self, blob: &[u8], text: &[u8], key: u64) -> bool {
+        text.len() == self.len as usize
+            && key == self.key
+            && (text.len() <= 8 || self.tail_matches(blob, text))
+    }
+
+    /// Bytes 8.. of a needle longer than eight bytes against `text` of the same length.
+    #[inline]
+    fn tail_matches(&self, blob: &[u8], text: &[u8]) -> bool {
+        let start = self.start as usize;
+        match (
+            blob.get(start + 8..start + self.len as usize),
+            text.get(8..),
+        ) {
+            (Some(a), Some(b)) => crate::context::same_bytes(a, b),
+            _ => false,
+        }
+    }
+
+    /// The needle's bytes.
+    #[inline]
+    pub(crate) fn bytes<'b>(&self, blob: &'b [u8]) -> &'b [u8] {
+        let start = self.start as usize;
+        blob.get(start..start + self.len as usize).unwrap_or(&[])
+    }
+}
+
+/// One lowered test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Test {
+    /// The attribute is present.
+    Exists,
+    /// The context is in segment `.0`.
+    Segment(u32),
+    /// Flag `flag` serves local variation `variation`.
+    Prereq {
+        /// Flag id.
+        flag: u32,
+        /// Local variation id.
+        variation: u32,
+    },
+    /// String equals.
+    StrEq(Needle),
+    /// String in a short list: a range of `Lowered::needles`.
+    StrInShort(Range32),
+    /// String in a long sorted list: a range of `Ruleset::str_sets`.
+    StrInLong(Range32),
+    /// Number compares.
+    Num(Rel, f64),
+    /// Boolean equals.
+    BoolEq(bool),
+    /// Semver compares (index into `versions`).
+    Semver(Rel, u32),
+    /// Instant compares (index into `instants`).
+    Date(Rel, u32),
+    /// Number in a sorted set (range of `num_sets`).
+    NumIn(Range32),
+    /// The empty list.
+    EmptyIn,
+    /// Substring of a string / element of an array.
+    ContainsStr(Needle),
+    /// Element of an array.
+    ContainsNum(f64),
+    /// Prefix.
+    StartsWith(Needle),
+    /// Suffix.
+    EndsWith(Needle),
+    /// Regex (index into `regexes`).
+    Matches(u32),
+}
+
+/// One lowered instruction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Op {
+    /// What to test.
+    pub(crate) test: Test,
+    /// The attribute it reads (unused by segments and prerequisites).
+    pub(crate) attr: u32,
+    /// `!=` / `not in`.
+    pub(crate) negate: bool,
+    /// Next op when the test holds (or a `JUMP_*` target).
+    pub(crate) on_true: u32,
+    /// Next op when it does not.
+    pub(crate) on_false: u32,
+}
+
+/// The lowered form of a ruleset's code.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lowered {
+    /// One op per instruction of `Ruleset::code`.
+    pub(crate) ops: Vec<Op>,
+    /// Items of short `in` lists.
+    pub(crate) needles: Vec<Needle>,
+}
+
+/// Lowers every instruction of `rules.code`.
+pub(crate) fn lower(rules: &Ruleset) -> Lowered {
+    let mut out = Lowered {
+        ops: Vec::with_capacity(rules.code.len()),
+        needles: Vec::new(),
+    };
+    for instr in &rules.code {
+        let op = lower_one(rules, instr, &mut out.needles);
+        out.ops.push(op);
+    }
+    out
+}
+
+fn needle(rules: &Ruleset, id: StrId) -> Needle {
+    let bytes = rules.strings.get_bytes(id);
+    Needle {
+        id: id.0,
+        start: rules.strings.start(id),
+        len: bytes.len() as u32,
+        key: key8(bytes),
+    }
+}
+
+fn lower_one(rules: &Ruleset, instr: &Instr, needles: &mut Vec<Needle>) -> Op {
+    let (test, attr, negate) = match instr.atom {
+        Atom::Exists(attr) => (Test::Exists, attr, false),
+        Atom::Segment(s) => (Test::Segment(s), u32::MAX, false),
+        Atom::Prereq(flag, variation) => (Test::Prereq { flag, variation }, u32::MAX, false),
+        Atom::Cmp { attr, negate, pred } => {
+            let test = match pred {
+                Pred::StrEq(id) => Test::StrEq(needle(rules, id)),
+                Pred::StrIn(range) => match rules.str_sets.get(range.range()) {
+                    Some(set) if set.len() <= SHORT_LIST => {
+                        let start = needles.len() as u32;
+                        needles.extend(set.iter().map(|&id| needle(rules, id)));
+                        Test::StrInShort(Range32 {
+                            start,
+                            len: set.len() as u32,
+                        })
+                    }
+                    _ => Test::StrInLong(range),
+                },
+                Pred::Num(rel, n) => Test::Num(rel, n),
+                Pred::BoolEq(b) => Test::BoolEq(b),
+                Pred::Semver(rel, i) => Test::Semver(rel, i),
+                Pred::Date(rel, i) => Test::Date(rel, i),
+                Pred::NumIn(range) => Test::NumIn(range),
+                Pred::EmptyIn => Test::EmptyIn,
+                Pred::ContainsStr(id) => Test::ContainsStr(needle(rules, id)),
+                Pred::ContainsNum(n) => Test::ContainsNum(n),
+                Pred::StartsWith(id) => Test::StartsWith(needle(rules, id)),
+                Pred::EndsWith(id) => Test::EndsWith(needle(rules, id)),
+                Pred::Matches(i) => Test::Matches(i),
+            };
+            (test, attr, negate)
+        }
+    };
+    Op {
+        test,
+        attr,
+        negate,
+        on_true: instr.on_true,
+        on_false: instr.on_false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key8_is_exact_up_to_eight_bytes() {
+        // Every pair of distinct texts of equal length ≤ 8 over a small
+        // alphabet gets distinct words.
+        let alphabet = [b'a', b'b', 0u8, 0xff];
+        for len in 0..=5usize {
+            let count = alphabet.len().pow(len as u32);
+            let texts: Vec<Vec<u8>> = (0..count)
+                .map(|mut i| {
+                    (0..len)
+                        .map(|_| {
+                            let c = alphabet[i % alphabet.len()];
+                            i /= alphabet.len();
+                            c
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut keys: Vec<u64> = texts.iter().map(|t| key8(t)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), texts.len(), "length {len}");
+        }
+        assert_ne!(key8(b"abcdefgh"), key8(b"abcdefgi"));
+        assert_ne!(key8(b"abcdefg"), key8(b"abcxefg"));
+    }
+
+    #[test]
+    fn needles_compare_whole_texts() {
+        let blob = b"enterprise-xIS";
+        let long = Needle {
+            id: 0,
+            start: 0,
+            len: 12,
+            key: key8(b"enterprise-x"),
+        };
+        let t = b"enterprise-x";
+        assert!(long.matches(blob, t, key8(t)));
+        let t = b"enterprise-y";
+        assert!(!long.matches(blob, t, key8(t)));
+        let t = b"enterprise-";
+        assert!(!long.matches(blob, t, key8(t)));
+        let short = Needle {
+            id: 1,
+            start: 12,
+            len: 2,
+            key: key8(b"IS"),
+        };
+        assert!(short.matches(blob, b"IS", key8(b"IS")));
+        assert!(!short.matches(blob, b"IT", key8(b"IT")));
+        assert_eq!(short.bytes(blob), b"IS");
+    }
+}
