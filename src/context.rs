@@ -570,6 +570,13 @@ impl Context {
         if symbol == symbols::NO_SYMBOL {
             return self.find_bytes(name);
         }
+        self.position_of_symbol(symbol)
+    }
+
+    /// The position of the attribute whose name has symbol `symbol` (not
+    /// [`symbols::NO_SYMBOL`]).
+    #[inline]
+    pub(crate) fn position_of_symbol(&self, symbol: u32) -> Option<usize> {
         let index = &self.index[..];
         let mask = index.len().wrapping_sub(1);
         let mut at = symbols::slot(symbol, mask);

@@ -1383,3 +1383,130 @@ fn generator_covers_every_reason() {
         );
     }
 }
+
+/// The evaluator lowers conditions by size: target lists of up to 16 keys
+/// and `in` lists of up to 16 items are compared as texts, longer ones
+/// through the interned tables; strings up to 8 bytes compare as one word.
+/// Both sides of each boundary agree with the interpreter.
+#[test]
+fn lowering_boundaries_agree_with_the_interpreter() {
+    let keys = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"user-{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Half the items share their first eight bytes and length.
+    let item = |i: usize| {
+        if i % 2 == 0 {
+            format!("category-{i:02}")
+        } else {
+            format!("c{i:02}-{}", "x".repeat(i % 12))
+        }
+    };
+    let items = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"{}\"", item(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        r#"
+flag t16 {{ target on [{k16}] default off }}
+flag t17 {{ target on [{k17}] default off }}
+flag split-targets {{
+  target on [{k8}]
+  target off ["user-9", "user-10"]
+  default off
+}}
+flag in16 {{ rule "r" if c in [{i16}] => on  default off }}
+flag in17 {{ rule "r" if c in [{i17}] => on  default off }}
+flag notin17 {{ rule "r" if c not in [{i17}] => on  default off }}
+flag eq {{
+  rule "short" if c == "abc" => on
+  rule "eight" if c == "abcdefgh" => on
+  rule "long" if c == "abcdefgh-tail" => on
+  default off
+}}
+flag words {{
+  rule "pre" if c starts_with "abcdefgh-" => on
+  rule "suf" if c ends_with "-tail" => on
+  rule "sub" if c contains "def" => on
+  default off
+}}
+flag tags {{
+  rule "elem" if tags contains "vip-internal" => on
+  rule "in" if tags in ["a", "abcdefgh-tail"] => on
+  default off
+}}
+"#,
+        k16 = keys(16),
+        k17 = keys(17),
+        k8 = keys(8),
+        i16 = items(16),
+        i17 = items(17),
+    );
+    let f = fixed(&text);
+    let mut values: Vec<String> = (0..18).map(item).collect();
+    values.extend(
+        [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abd",
+            "abcd",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefgh-",
+            "abcdefgh-tail",
+            "abcdefgh-tall",
+            "abcdefgh-tai1",
+            "abcdefgh-tailx",
+            "xabcdefgh-tail",
+            "c00",
+            "c01-x",
+            "category-99",
+            "category-0",
+            "category-001",
+        ]
+        .map(String::from),
+    );
+    let flags = [
+        "t16",
+        "t17",
+        "split-targets",
+        "in16",
+        "in17",
+        "notin17",
+        "eq",
+        "words",
+        "tags",
+    ];
+    let mut matched = 0;
+    for (i, value) in values.iter().enumerate() {
+        for key in [format!("user-{i}"), format!("user-{}", i + 100)] {
+            let ctx = json!({
+                "key": key,
+                "c": value,
+                "tags": [value, "a-tag", if i % 3 == 0 { "vip-internal" } else { "x" }],
+            });
+            for flag in flags {
+                // `eval` asserts agreement.
+                if f.eval(flag, &ctx).2 == Reason::TargetingMatch {
+                    matched += 1;
+                }
+            }
+        }
+    }
+    // The contexts reach both answers of every flag, not only defaults.
+    assert!(matched > 100, "only {matched} targeting matches");
+    for flag in flags {
+        let hit = values.iter().enumerate().any(|(i, v)| {
+            let ctx = json!({"key": format!("user-{i}"), "c": v, "tags": [v, "vip-internal"]});
+            f.eval(flag, &ctx).2 == Reason::TargetingMatch
+        });
+        assert!(hit, "{flag} never matched");
+    }
+}

@@ -16,10 +16,11 @@ use std::cell::{Cell, RefCell};
 
 use crate::compile::strings::StrId;
 use crate::compile::tables::*;
-use ops::{Op, Test};
+use ops::{Op, Targets, Test};
 
 pub(crate) mod ops;
 
+use crate::context::symbols::NO_SYMBOL;
 use crate::context::{same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
 use crate::values::{bucket, date, semver};
@@ -37,6 +38,9 @@ pub struct FlagRef(u32);
 const UNRESOLVED: u32 = u32::MAX;
 /// A string attribute equal to no constant of the ruleset.
 const NO_CONSTANT: u32 = u32::MAX - 1;
+/// A string attribute compared once by text: looked up among the constants
+/// the next time.
+const SEEN_ONCE: u32 = u32::MAX - 2;
 /// A memo slot not yet computed.
 const UNKNOWN: u32 = u32::MAX;
 /// The context key not yet interned.
@@ -236,7 +240,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let Some(row) = self.rules.flags.get(flag.0 as usize) else {
             return Detail::not_found();
         };
-        let decision = self.decide(row, 0);
+        let decision = self.decide(flag.0, row, 0);
         let variation = self
             .rules
             .variations
@@ -256,6 +260,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// Every flag's answer, in definition order.
     pub fn all(&self) -> impl Iterator<Item = (&'r str, Detail<'r>)> + use<'_, 'r, 'c> {
         let rules = self.rules;
+        // Many flags will ask for the interned key: intern it once.
+        self.key_id();
         (0..rules.flags.len() as u32)
             .map(move |i| (rules.flag_keys.name(i), self.detail_of(FlagRef(i))))
     }
@@ -314,7 +320,42 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    fn decide(&self, flag: &'r Flag, depth: u32) -> Decision<'r> {
+    /// The variation flag `id`'s individual targets give the context, if any.
+    #[inline]
+    fn target(&self, id: u32, flag: &Flag) -> Option<u32> {
+        let rules = self.rules;
+        let lowered = &rules.derived.lowered;
+        match lowered.targets.get(id as usize).copied() {
+            Some(Targets::None) => None,
+            // Once the key is interned (`all` does it first), a bitmap
+            // probe is cheaper than comparing texts.
+            Some(Targets::Short(range)) if self.key.get() == KEY_UNRESOLVED => {
+                let key = self.context.key()?.as_bytes();
+                let word = ops::key8(key);
+                let blob = rules.keys.names.blob_bytes();
+                lowered
+                    .target_keys
+                    .get(range.range())?
+                    .iter()
+                    .find(|(needle, _)| needle.matches(blob, key, word))
+                    .map(|&(_, variation)| variation)
+            }
+            Some(Targets::Short(_) | Targets::Interned) | None => {
+                let key = self.key_id();
+                if key == NONE {
+                    return None;
+                }
+                rules
+                    .targets
+                    .get(flag.targets.range())?
+                    .iter()
+                    .find(|t| t.keys.contains(key))
+                    .map(|t| t.variation)
+            }
+        }
+    }
+
+    fn decide(&self, id: u32, flag: &'r Flag, depth: u32) -> Decision<'r> {
         let rules = self.rules;
         if !flag.enabled {
             return Decision {
@@ -323,22 +364,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 matched: None,
             };
         }
-        let targets = rules.targets.get(flag.targets.range()).unwrap_or(&[]);
-        let key = if targets.is_empty() {
-            NONE
-        } else {
-            self.key_id()
-        };
-        if key != NONE {
-            for target in targets {
-                if target.keys.contains(key) {
-                    return Decision {
-                        variation: target.variation,
-                        reason: Reason::TargetingMatch,
-                        matched: Some(Matched::Target),
-                    };
-                }
-            }
+        if let Some(variation) = self.target(id, flag) {
+            return Decision {
+                variation,
+                reason: Reason::TargetingMatch,
+                matched: Some(Matched::Target),
+            };
         }
         for (index, rule) in rules.rules[flag.rules.range()].iter().enumerate() {
             if !self.run(rule.entry, depth) {
@@ -410,7 +441,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// Where attribute `id` is in the context, found on first use.
-    #[inline]
+    #[inline(always)]
     fn position(&self, id: u32) -> Option<usize> {
         let Some(cell) = self.slots.get(id as usize) else {
             return self.look_up(id);
@@ -422,6 +453,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
         if known == SLOT_MISSING {
             return None;
         }
+        self.resolve(cell, id)
+    }
+
+    /// Looks attribute `id` up and caches where it is in `cell`.
+    #[inline(never)]
+    fn resolve(&self, cell: &Cell<u8>, id: u32) -> Option<usize> {
         let found = self.look_up(id);
         match found {
             None => cell.set(SLOT_MISSING),
@@ -432,16 +469,19 @@ impl<'r, 'c> Prepared<'r, 'c> {
         found
     }
 
-    /// Finds attribute `id` in the context by its name's hash.
+    /// Finds attribute `id` in the context by its name's symbol.
     #[inline]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
         let k = rules.derived.attr_keys.get(id as usize)?;
+        if k.symbol != NO_SYMBOL {
+            return self.context.position_of_symbol(k.symbol);
+        }
         let name = rules
             .strings
             .blob_bytes()
             .get(k.start as usize..k.end as usize)?;
-        self.context.position_of(k.symbol, name)
+        self.context.position_of(NO_SYMBOL, name)
     }
 
     /// The interned id of the context key ([`NONE`] when it has none or no
@@ -494,7 +534,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 self.memoized(
                     self.rules.derived.flag_memo.get(flag as usize),
                     || match self.rules.flags.get(flag as usize) {
-                        Some(f) if depth < MAX_DEPTH => self.decide(f, depth + 1).variation,
+                        Some(f) if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
                         _ => NONE,
                     },
                 ) == variation
@@ -553,11 +593,19 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let blob = rules.strings.blob_bytes();
         let b = s.as_bytes();
         match op.test {
-            Test::StrEq(needle) => Some(needle.matches(blob, b, ops::key8(b))),
+            Test::StrEq(needle) => Some(match self.constant_if_reused(at, s) {
+                UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
+                constant => constant == needle.id,
+            }),
             Test::StrInShort(range) => {
-                let key = ops::key8(b);
                 let needles = rules.derived.lowered.needles.get(range.range())?;
-                Some(needles.iter().any(|n| n.matches(blob, b, key)))
+                Some(match self.constant_if_reused(at, s) {
+                    UNRESOLVED => {
+                        let key = ops::key8(b);
+                        needles.iter().any(|n| n.matches(blob, b, key))
+                    }
+                    constant => needles.iter().any(|n| n.id == constant),
+                })
             }
             Test::StrInLong(range) => {
                 let set = rules.str_sets.get(range.range())?;
@@ -659,13 +707,34 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
+    /// The interned constant the attribute at context position `at` (its
+    /// value `s`) equals, once it is read a second time: [`UNRESOLVED`] the
+    /// first time (the caller compares text, so a single check never pays
+    /// for hashing), the constant or [`NO_CONSTANT`] from the second time on
+    /// (many flags reading one attribute compare integers). Always
+    /// [`UNRESOLVED`] for an array element (`at` is `None`).
+    #[inline]
+    fn constant_if_reused(&self, at: Option<usize>, s: &str) -> u32 {
+        let Some(cell) = at.and_then(|at| self.constants.get(at)) else {
+            return UNRESOLVED;
+        };
+        match cell.get() {
+            UNRESOLVED => {
+                cell.set(SEEN_ONCE);
+                UNRESOLVED
+            }
+            SEEN_ONCE => self.constant(at.unwrap_or(usize::MAX), s),
+            known => known,
+        }
+    }
+
     /// The interned constant equal to the string `s` at context position
     /// `at`, or [`NO_CONSTANT`]; looked up once per position.
     fn constant(&self, at: usize, s: &str) -> u32 {
         let cell = self.constants.get(at);
         if let Some(cell) = cell {
             let known = cell.get();
-            if known != UNRESOLVED {
+            if known != UNRESOLVED && known != SEEN_ONCE {
                 return known;
             }
         }

@@ -145,6 +145,22 @@ pub(crate) struct Op {
     pub(crate) on_false: u32,
 }
 
+/// Individual target lists of this many keys or fewer (all of a flag's
+/// lists together) are compared with the context key directly instead of
+/// interning the key first.
+pub(crate) const SHORT_TARGETS: usize = 16;
+
+/// How a flag's individual targets are tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Targets {
+    /// The flag has none.
+    None,
+    /// A few keys: a range of `Lowered::target_keys`, in list order.
+    Short(Range32),
+    /// Many keys: intern the context key, probe each list's bitmap.
+    Interned,
+}
+
 /// The lowered form of a ruleset's code.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Lowered {
@@ -152,6 +168,11 @@ pub(crate) struct Lowered {
     pub(crate) ops: Vec<Op>,
     /// Items of short `in` lists.
     pub(crate) needles: Vec<Needle>,
+    /// For each flag, how its targets are tested.
+    pub(crate) targets: Vec<Targets>,
+    /// Keys of short target lists (needles into the key table's blob), with
+    /// the local variation their list serves.
+    pub(crate) target_keys: Vec<(Needle, u32)>,
 }
 
 /// Lowers every instruction of `rules.code`.
@@ -159,10 +180,41 @@ pub(crate) fn lower(rules: &Ruleset) -> Lowered {
     let mut out = Lowered {
         ops: Vec::with_capacity(rules.code.len()),
         needles: Vec::new(),
+        targets: Vec::with_capacity(rules.flags.len()),
+        target_keys: Vec::new(),
     };
     for instr in &rules.code {
         let op = lower_one(rules, instr, &mut out.needles);
         out.ops.push(op);
+    }
+    for flag in &rules.flags {
+        let lists = rules.targets.get(flag.targets.range()).unwrap_or(&[]);
+        let count: u64 = lists.iter().map(|t| t.keys.len()).sum();
+        let targets = if lists.is_empty() {
+            Targets::None
+        } else if count as usize <= SHORT_TARGETS {
+            let start = out.target_keys.len() as u32;
+            let names = &rules.keys.names;
+            for list in lists {
+                for id in &list.keys {
+                    let bytes = names.get_bytes(StrId(id));
+                    let needle = Needle {
+                        id,
+                        start: names.start(StrId(id)),
+                        len: bytes.len() as u32,
+                        key: key8(bytes),
+                    };
+                    out.target_keys.push((needle, list.variation));
+                }
+            }
+            Targets::Short(Range32 {
+                start,
+                len: out.target_keys.len() as u32 - start,
+            })
+        } else {
+            Targets::Interned
+        };
+        out.targets.push(targets);
     }
     out
 }
