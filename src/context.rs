@@ -4,9 +4,9 @@
 //! without JSON through [`Context::builder`] and the typed setters, and then
 //! evaluated against any number of flags. Construction validates the object,
 //! drops `null` values (they count as missing) and sorts attributes by name
-//! ([`name_order`]) so lookups by name are a binary search; evaluation finds
+//! (`name_order`) so lookups by name are a binary search; evaluation finds
 //! attributes through a small hash index of their names instead
-//! ([`Context::position_hashed`]).
+//! (`Context::position_hashed`).
 //!
 //! The context is packed: every name and string value lives in one text
 //! buffer, every attribute in one array of small fixed-size entries, their
@@ -134,6 +134,7 @@ pub struct Context {
 
 /// Why a JSON value is not a context.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The value is not a JSON object.
     NotAnObject,
@@ -540,7 +541,8 @@ impl Context {
         self.text.len()
     }
 
-    /// The name of the `i`-th attribute in [`name_order`] (empty past the end).
+    /// The name of the `i`-th attribute (empty past the end). Attributes are
+    /// kept shorter names first, then bytewise; `0..len()` visits them all.
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
         self.entries.get(i).map_or("", |e| self.text(e.name))
@@ -548,7 +550,8 @@ impl Context {
 
     /// The name of the `i`-th attribute as bytes.
     #[inline]
-    pub fn name_bytes_at(&self, i: usize) -> &[u8] {
+    #[allow(dead_code)]
+    pub(crate) fn name_bytes_at(&self, i: usize) -> &[u8] {
         self.entries.get(i).map_or(&[], |e| {
             self.text
                 .as_bytes()
@@ -561,7 +564,7 @@ impl Context {
     /// probe of the context's hash index (usually one), confirmed by
     /// comparing the name only where the hash matches.
     #[inline]
-    pub fn position_hashed(&self, hash: u32, name: &[u8]) -> Option<usize> {
+    pub(crate) fn position_hashed(&self, hash: u32, name: &[u8]) -> Option<usize> {
         let mask = self.index.len().wrapping_sub(1);
         let mut at = hash as usize & mask;
         for _ in 0..self.index.len() {
@@ -585,7 +588,7 @@ impl Context {
         None
     }
 
-    /// The value of the `i`-th attribute in [`name_order`].
+    /// The value of the `i`-th attribute (in the order of [`Context::name_at`]).
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {
         match self.entries.get(i).map(|e| e.value) {
@@ -718,7 +721,7 @@ fn nested_deeper_than(text: &str, limit: usize) -> Option<usize> {
 /// without a call to `memcmp`: lengths first, then overlapping 8- or 4-byte
 /// words.
 #[inline]
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -759,7 +762,7 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// rulesets per attribute id, so that finding an attribute is a scan of a few
 /// `u32`s. Not part of any format: it may change from one build to the next.
 #[inline]
-pub fn name_hash(name: &[u8]) -> u32 {
+pub(crate) fn name_hash(name: &[u8]) -> u32 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (name.len() as u64).wrapping_mul(K);
     let mut chunks = name.chunks_exact(8);
@@ -787,13 +790,13 @@ fn span(text: &str, s: Span32) -> &str {
 /// merge-join of two lists in this order, and most names differ in length, so
 /// most steps of it compare two integers instead of calling `memcmp`.
 #[inline]
-pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
     name_order_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// [`name_order`] over bytes.
 #[inline]
-pub fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(crate) fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match a.len().cmp(&b.len()) {
         // Equal lengths: attribute names are short, and an inlined byte loop
         // beats a call into `memcmp` for them.
