@@ -4,9 +4,9 @@
 //! without JSON through [`Context::builder`] and the typed setters, and then
 //! evaluated against any number of flags. Construction validates the object,
 //! drops `null` values (they count as missing) and sorts attributes by name
-//! ([`name_order`]) so lookups by name are a binary search; evaluation finds
+//! (`name_order`) so lookups by name are a binary search; evaluation finds
 //! attributes by the process-wide symbol of their names instead
-//! ([`symbols`]): a probe of a small index of integers.
+//! (`context::symbols`): a probe of a small index of integers.
 //!
 //! The context is packed: every name and string value lives in one text
 //! buffer, every attribute in one array of small fixed-size entries, their
@@ -136,6 +136,7 @@ pub struct Context {
 
 /// Why a JSON value is not a context.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The value is not a JSON object.
     NotAnObject,
@@ -545,21 +546,11 @@ impl Context {
         self.text.len()
     }
 
-    /// The name of the `i`-th attribute in [`name_order`] (empty past the end).
+    /// The name of the `i`-th attribute (empty past the end). Attributes are
+    /// kept shorter names first, then bytewise; `0..len()` visits them all.
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
         self.entries.get(i).map_or("", |e| self.text(e.name))
-    }
-
-    /// The name of the `i`-th attribute as bytes.
-    #[inline]
-    pub fn name_bytes_at(&self, i: usize) -> &[u8] {
-        self.entries.get(i).map_or(&[], |e| {
-            self.text
-                .as_bytes()
-                .get(e.name.start as usize..e.name.end as usize)
-                .unwrap_or(&[])
-        })
     }
 
     /// The position of attribute `name`, whose process-wide symbol is
@@ -595,7 +586,7 @@ impl Context {
         None
     }
 
-    /// The value of the `i`-th attribute in [`name_order`].
+    /// The value of the `i`-th attribute (in the order of [`Context::name_at`]).
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {
         match self.entries.get(i).map(|e| e.value) {
@@ -741,7 +732,7 @@ fn nested_deeper_than(text: &str, limit: usize) -> Option<usize> {
 /// without a call to `memcmp`: lengths first, then overlapping 8- or 4-byte
 /// words.
 #[inline]
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -788,13 +779,13 @@ fn span(text: &str, s: Span32) -> &str {
 /// merge-join of two lists in this order, and most names differ in length, so
 /// most steps of it compare two integers instead of calling `memcmp`.
 #[inline]
-pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
     name_order_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// [`name_order`] over bytes.
 #[inline]
-pub fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(crate) fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match a.len().cmp(&b.len()) {
         // Equal lengths: attribute names are short, and an inlined byte loop
         // beats a call into `memcmp` for them.

@@ -2,7 +2,7 @@
 //! owns the serving snapshot and answers flag questions with owned results.
 //!
 //! A [`Store`] hands out guards that borrow the serving snapshot; a library
-//! user who keeps a [`Detail`](crate::detail::Detail) must keep that guard
+//! user who keeps a [`Detail`] must keep that guard
 //! alive. The engine removes that burden: its typed methods
 //! (`bool_value(&ctx, key, default)` and friends) return plain values, and
 //! [`Engine::detail`] returns an [`OwnedDetail`]. It also has a state before

@@ -347,14 +347,13 @@ impl Caps {
     /// `--max-regex-size` above the snapshot loader's regex limit would write
     /// snapshots that no reader loads.
     fn limits(self) -> Result<Limits, Failure> {
-        let limits = Limits {
-            rules_per_flag: self.max_rules,
-            atoms_per_condition: self.max_atoms,
-            condition_depth: self.max_depth,
-            list_values: self.max_list,
-            regex_size: self.max_regex_size,
-            reference_depth: self.max_chain,
-        };
+        let limits = Limits::default()
+            .with_rules_per_flag(self.max_rules)
+            .with_atoms_per_condition(self.max_atoms)
+            .with_condition_depth(self.max_depth)
+            .with_list_values(self.max_list)
+            .with_regex_size(self.max_regex_size)
+            .with_reference_depth(self.max_chain);
         limits.validate().map_err(|e| {
             let (option, why) = match e.cap {
                 "regex_size" => (
@@ -861,44 +860,30 @@ fn run_server(
 
 #[cfg(feature = "server")]
 fn run_serve(args: ServeArgs) -> Result<(), Failure> {
-    use vexil::server::{http::StreamConfig, origin};
-    let config = origin::OriginConfig {
-        listen: args.listen,
-        data: args.data,
-        admin_tokens: args.admin_tokens,
-        envs: args.envs,
-        stream: StreamConfig {
-            keepalive: std::time::Duration::from_secs(args.keepalive_secs),
-            max_age: None,
-        },
-        max_body: args.max_body_bytes,
-        limits: args.caps.limits()?,
-        hub: vexil::server::hub::HubConfig {
-            channel_capacity: args.stream_buffer.max(1),
-            ..Default::default()
-        },
-    };
+    use vexil::server::{http::StreamConfig, hub::HubConfig, origin};
+    let mut config = origin::OriginConfig::new(args.listen, args.data);
+    config.admin_tokens = args.admin_tokens;
+    config.envs = args.envs;
+    config.stream = StreamConfig::default()
+        .with_keepalive(std::time::Duration::from_secs(args.keepalive_secs))
+        .with_max_age(None);
+    config.max_body = args.max_body_bytes;
+    config.limits = args.caps.limits()?;
+    config.hub = HubConfig::default().with_channel_capacity(args.stream_buffer.max(1));
     run_server("serve", origin::serve(config))
 }
 
 #[cfg(feature = "server")]
 fn run_relay(args: RelayArgs) -> Result<(), Failure> {
     use std::time::Duration;
-    use vexil::server::{http::StreamConfig, relay};
-    let config = relay::RelayConfig {
-        listen: args.listen,
-        upstream: args.upstream,
-        envs: args.envs,
-        stream: StreamConfig {
-            keepalive: Duration::from_secs(args.keepalive_secs),
-            max_age: args.max_stream_age.map(Duration::from_secs),
-        },
-        poll_interval: Duration::from_secs(args.poll_interval.max(1)),
-        reconnect_base: Duration::from_millis(args.reconnect_base_ms.max(1)),
-        hub: vexil::server::hub::HubConfig {
-            channel_capacity: args.stream_buffer.max(1),
-            ..Default::default()
-        },
-    };
+    use vexil::server::{http::StreamConfig, hub::HubConfig, relay};
+    let mut config = relay::RelayConfig::new(args.listen, args.upstream);
+    config.envs = args.envs;
+    config.stream = StreamConfig::default()
+        .with_keepalive(Duration::from_secs(args.keepalive_secs))
+        .with_max_age(args.max_stream_age.map(Duration::from_secs));
+    config.poll_interval = Duration::from_secs(args.poll_interval.max(1));
+    config.reconnect_base = Duration::from_millis(args.reconnect_base_ms.max(1));
+    config.hub = HubConfig::default().with_channel_capacity(args.stream_buffer.max(1));
     run_server("relay", relay::serve(config))
 }

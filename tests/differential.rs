@@ -925,7 +925,7 @@ fn compare(
 ) -> Result<(), String> {
     let ctx = Context::from_json(ctx_json).map_err(|e| format!("bad context {ctx_json}: {e}"))?;
     let prepared = ruleset.prepare(&ctx);
-    let mut keys: Vec<&str> = program.flags.iter().map(|f| f.key.as_str()).collect();
+    let mut keys: Vec<&str> = program.flag_keys().collect();
     keys.push("no-such-flag");
     let mismatch = |key: &str, want: &Detail<'_>, got: &Detail<'_>, how: &str| {
         format!(
@@ -947,10 +947,10 @@ fn compare(
             return Err(mismatch(key, &want, &got, "Prepared::all"));
         }
     }
-    if seen != program.flags.len() {
+    if seen != program.flag_count() {
         return Err(format!(
             "Prepared::all yields {seen} flags, the program has {}\n--- source ---\n{text}",
-            program.flags.len()
+            program.flag_count()
         ));
     }
     Ok(())
@@ -1091,13 +1091,13 @@ proptest! {
         let ruleset = compile::compile(&program).expect("a checked program links");
         for ctx_json in &contexts {
             let ctx = Context::from_json(ctx_json).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            for flag in &program.flags {
-                let want = interp::evaluate(&program, &flag.key, &ctx);
+            for key in program.flag_keys() {
+                let want = interp::evaluate(&program, key, &ctx);
                 for e in [
-                    vexil::tools::explain::explain(&program, &flag.key, &ctx),
-                    vexil::tools::explain::explain_compiled(&ruleset, &flag.key, &ctx),
+                    vexil::tools::explain::explain(&program, key, &ctx),
+                    vexil::tools::explain::explain_compiled(&ruleset, key, &ctx),
                 ] {
-                    prop_assert_eq!(e.value.as_ref(), want.value, "{}\n{}\n{}", flag.key, ctx_json, text);
+                    prop_assert_eq!(e.value.as_ref(), want.value, "{}\n{}\n{}", key, ctx_json, text);
                     prop_assert_eq!(e.variation.as_deref(), want.variation);
                     prop_assert_eq!(e.reason, want.reason.as_str());
                     prop_assert_eq!(e.rule.clone(), want.matched.map(|m| m.to_string()));
@@ -1344,8 +1344,8 @@ fn generator_covers_every_reason() {
         for _ in 0..4 {
             let ctx = context().new_tree(&mut runner).expect("tree").current();
             let ctx = Context::from_json(&ctx).expect("valid");
-            for flag in &program.flags {
-                let d = interp::evaluate(&program, &flag.key, &ctx);
+            for key in program.flag_keys() {
+                let d = interp::evaluate(&program, key, &ctx);
                 let what = match d.matched {
                     Some(Matched::Rule { index, .. }) => format!("{} rule {index}", d.reason),
                     Some(m) => format!("{} {m}", d.reason),

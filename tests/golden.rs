@@ -49,9 +49,9 @@ fn example_corpus_matches_golden_output() {
         ),
     };
     assert!(
-        program.flags.len() >= 50,
+        program.flag_count() >= 50,
         "the example has 50+ flags, found {}",
-        program.flags.len()
+        program.flag_count()
     );
     let ruleset = compile::compile(&program).expect("a checked program links");
     let contexts =

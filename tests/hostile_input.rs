@@ -193,24 +193,16 @@ fn the_regex_cap_is_one_mebibyte_and_everyday_patterns_fit() {
 
 #[test]
 fn caps_above_their_ceiling_are_refused_or_clamped() {
-    let over = Limits {
-        regex_size: REGEX_SIZE_LIMIT + 1,
-        ..Limits::default()
-    };
+    let over = Limits::default().with_regex_size(REGEX_SIZE_LIMIT + 1);
     let e = over.validate().expect_err("over the loader's regex limit");
     assert_eq!((e.cap, e.ceiling), ("regex_size", REGEX_SIZE_LIMIT));
     assert_eq!(over.clamped().regex_size, REGEX_SIZE_LIMIT);
-    let chain = Limits {
-        reference_depth: MAX_REFERENCE_DEPTH + 1,
-        ..Limits::default()
-    };
+    let chain = Limits::default().with_reference_depth(MAX_REFERENCE_DEPTH + 1);
     assert_eq!(chain.validate().map_err(|e| e.cap), Err("reference_depth"));
-    let at = Limits {
-        regex_size: REGEX_SIZE_LIMIT,
-        condition_depth: MAX_CONDITION_NESTING,
-        reference_depth: MAX_REFERENCE_DEPTH,
-        ..Limits::default()
-    };
+    let at = Limits::default()
+        .with_regex_size(REGEX_SIZE_LIMIT)
+        .with_condition_depth(MAX_CONDITION_NESTING)
+        .with_reference_depth(MAX_REFERENCE_DEPTH);
     assert!(at.validate().is_ok());
 }
 
@@ -220,10 +212,7 @@ fn a_regex_at_the_raised_cap_compiles_and_the_snapshot_loads() {
     let text = rule(r#"name matches "\\w{50}""#);
     let sources = source(text.clone());
     assert!(check::check(&sources, &Limits::default()).is_err());
-    let options = CompileOptions::new(Limits {
-        regex_size: REGEX_SIZE_LIMIT,
-        ..Limits::default()
-    });
+    let options = CompileOptions::new(Limits::default().with_regex_size(REGEX_SIZE_LIMIT));
     let ruleset = compile::compile_sources(&sources, &options).expect("compiles at the ceiling");
     let meta = SnapshotMeta {
         version: 1,
@@ -234,18 +223,13 @@ fn a_regex_at_the_raised_cap_compiles_and_the_snapshot_loads() {
 
 #[test]
 fn huge_rule_caps_do_not_overflow() {
-    let limits = Limits {
-        rules_per_flag: usize::MAX,
-        atoms_per_condition: usize::MAX,
-        list_values: usize::MAX,
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .with_rules_per_flag(usize::MAX)
+        .with_atoms_per_condition(usize::MAX)
+        .with_list_values(usize::MAX);
     let sources = source(rule("x == 1"));
     assert!(check::check(&sources, &limits).is_ok());
-    let limits = Limits {
-        rules_per_flag: 0,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_rules_per_flag(0);
     let text = errors_of(rule("x == 1"), limits);
     assert!(text.contains("more than 0 rules"), "{text}");
 }
@@ -264,10 +248,7 @@ fn reference_chains_longer_than_evaluation_follows_are_refused() {
             text.push_str(&format!("segment s{i} {{ include [\"k\"] }}\n"));
         }
     }
-    let limits = Limits {
-        reference_depth: MAX_REFERENCE_DEPTH,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_reference_depth(MAX_REFERENCE_DEPTH);
     let rendered = errors_of(text, limits);
     assert!(
         rendered.contains("references through segments and prerequisites"),
@@ -353,45 +334,6 @@ fn lexer_messages_say_what_was_meant() {
         Limits::default(),
     );
     assert!(text.contains("a percentage cannot be negative"), "{text}");
-}
-
-// ---- patches and linking ----------------------------------------------------
-
-#[test]
-fn jump_offsets_that_overflow_are_malformed_not_a_panic() {
-    use vexil::compile::unit::{FlagUnit, UnitAtom, UnitInstr, UnitRule, UnitServe};
-    let instr = |on_true: u32| UnitInstr {
-        atom: UnitAtom::Exists("x".into()),
-        on_true,
-        on_false: vexil::compile::tables::JUMP_FALSE,
-    };
-    let flag = |key: &str, code: Vec<UnitInstr>| FlagUnit {
-        key: key.into(),
-        variations: vec![
-            ("on".into(), serde_json::json!(true)),
-            ("off".into(), serde_json::json!(false)),
-        ],
-        default: 1,
-        when_disabled: 1,
-        enabled: true,
-        salt: key.into(),
-        targets: Vec::new(),
-        rules: vec![UnitRule {
-            name: None,
-            entry: u32::MAX - 2,
-            serve: UnitServe::Variation(0),
-        }],
-        rollout: None,
-        code,
-    };
-    let first = flag("a", vec![instr(vexil::compile::tables::JUMP_TRUE); 8]);
-    let second = flag("b", vec![instr(u32::MAX - 3)]);
-    let keys = vexil::compile::strings::NameIndex::build(std::iter::empty());
-    let result = compile::link::link(&[first, second], &[], keys);
-    assert!(
-        matches!(result, Err(compile::LinkError::Malformed(_))),
-        "{result:?}"
-    );
 }
 
 // ---- through the binary ---------------------------------------------------
@@ -698,11 +640,9 @@ fn write_file_refuses_what_is_not_a_regular_file() {
 fn the_deepest_program_the_checker_accepts_evaluates_on_a_small_stack() {
     // 64 flags in one prerequisite chain, each condition nested as deep as
     // the parser allows, caps raised to their ceilings.
-    let limits = Limits {
-        condition_depth: MAX_CONDITION_NESTING,
-        reference_depth: MAX_REFERENCE_DEPTH,
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .with_condition_depth(MAX_CONDITION_NESTING)
+        .with_reference_depth(MAX_REFERENCE_DEPTH);
     let wrap = |atom: String| {
         let half = MAX_CONDITION_NESTING / 2;
         format!("{}{atom}{}", "not (".repeat(half), ")".repeat(half))

@@ -99,7 +99,7 @@ pub fn differential(data: &[u8]) {
     let prepared = ruleset.prepare(&context);
 
     let compiled: Vec<(&str, Detail<'_>)> = prepared.all().collect();
-    let keys: Vec<&str> = program.flags.iter().map(|f| f.key.as_str()).collect();
+    let keys: Vec<&str> = program.flag_keys().collect();
     let compiled_keys: Vec<&str> = compiled.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         compiled_keys, keys,

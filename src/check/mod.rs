@@ -11,7 +11,7 @@ mod cond;
 mod diagnostic;
 mod graph;
 mod names;
-pub mod program;
+pub(crate) mod program;
 mod resolve;
 
 pub use program::Program;
@@ -71,6 +71,7 @@ impl Source {
 
 /// A source file that is not UTF-8: where its first bad byte is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NotUtf8 {
     /// The file name as given.
     pub name: String,
@@ -116,7 +117,11 @@ impl std::error::Error for NotUtf8 {}
 /// up to [`MAX_REFERENCE_DEPTH`](crate::limits::MAX_REFERENCE_DEPTH). [`check`]
 /// applies a cap over its ceiling as the ceiling, so what it accepts always
 /// evaluates exactly and always loads from a snapshot.
+///
+/// New caps may be added: start from `Limits::default()` and set caps with
+/// the `with_*` methods (or assign the fields of a `Limits` you hold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Rules per flag (256).
     pub rules_per_flag: usize,
@@ -168,6 +173,7 @@ impl Severity {
 
 /// A cap raised above its hard ceiling (see [`Limits::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitError {
     /// The cap, as the `Limits` field names it (e.g. `regex_size`).
     pub cap: &'static str,
@@ -190,6 +196,42 @@ impl std::fmt::Display for LimitError {
 impl std::error::Error for LimitError {}
 
 impl Limits {
+    /// These caps with `rules_per_flag` set.
+    pub fn with_rules_per_flag(mut self, cap: usize) -> Limits {
+        self.rules_per_flag = cap;
+        self
+    }
+
+    /// These caps with `atoms_per_condition` set.
+    pub fn with_atoms_per_condition(mut self, cap: usize) -> Limits {
+        self.atoms_per_condition = cap;
+        self
+    }
+
+    /// These caps with `condition_depth` set.
+    pub fn with_condition_depth(mut self, cap: usize) -> Limits {
+        self.condition_depth = cap;
+        self
+    }
+
+    /// These caps with `list_values` set.
+    pub fn with_list_values(mut self, cap: usize) -> Limits {
+        self.list_values = cap;
+        self
+    }
+
+    /// These caps with `regex_size` set.
+    pub fn with_regex_size(mut self, cap: usize) -> Limits {
+        self.regex_size = cap;
+        self
+    }
+
+    /// These caps with `reference_depth` set.
+    pub fn with_reference_depth(mut self, cap: usize) -> Limits {
+        self.reference_depth = cap;
+        self
+    }
+
     /// The caps that have a hard ceiling, with it.
     fn ceilings(&self) -> [(&'static str, usize, usize); 3] {
         use crate::limits::{MAX_CONDITION_NESTING, MAX_REFERENCE_DEPTH, REGEX_SIZE_LIMIT};

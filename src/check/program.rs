@@ -26,14 +26,29 @@ pub struct VariationId(pub u32);
 #[derive(Debug, Clone, Default)]
 pub struct Program {
     /// Flags in definition order (files in the order given).
-    pub flags: Vec<Flag>,
+    pub(crate) flags: Vec<Flag>,
     /// Segments in definition order.
-    pub segments: Vec<Segment>,
+    pub(crate) segments: Vec<Segment>,
 }
 
 impl Program {
+    /// The flag keys, in definition order (files in the order given).
+    pub fn flag_keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.flags.iter().map(|f| f.key.as_str())
+    }
+
+    /// How many flags there are.
+    pub fn flag_count(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// The segment names, in definition order.
+    pub fn segment_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.segments.iter().map(|s| s.name.as_str())
+    }
+
     /// Finds a flag by key.
-    pub fn flag(&self, key: &str) -> Option<(FlagId, &Flag)> {
+    pub(crate) fn flag(&self, key: &str) -> Option<(FlagId, &Flag)> {
         self.flags
             .iter()
             .enumerate()

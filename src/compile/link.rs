@@ -562,3 +562,46 @@ impl Unlinker<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{link, LinkError};
+    use crate::compile::strings::NameIndex;
+    use crate::compile::tables::{JUMP_FALSE, JUMP_TRUE};
+    use crate::compile::unit::{FlagUnit, UnitAtom, UnitInstr, UnitRule, UnitServe};
+
+    /// Moved from tests/hostile_input.rs (the units are internal): relocating
+    /// code whose jump offsets overflow `u32` is a malformed unit, not a panic.
+    #[test]
+    fn jump_offsets_that_overflow_are_malformed_not_a_panic() {
+        let instr = |on_true: u32| UnitInstr {
+            atom: UnitAtom::Exists("x".into()),
+            on_true,
+            on_false: JUMP_FALSE,
+        };
+        let flag = |key: &str, code: Vec<UnitInstr>| FlagUnit {
+            key: key.into(),
+            variations: vec![
+                ("on".into(), serde_json::json!(true)),
+                ("off".into(), serde_json::json!(false)),
+            ],
+            default: 1,
+            when_disabled: 1,
+            enabled: true,
+            salt: key.into(),
+            targets: Vec::new(),
+            rules: vec![UnitRule {
+                name: None,
+                entry: u32::MAX - 2,
+                serve: UnitServe::Variation(0),
+            }],
+            rollout: None,
+            code,
+        };
+        let first = flag("a", vec![instr(JUMP_TRUE); 8]);
+        let second = flag("b", vec![instr(u32::MAX - 3)]);
+        let keys = NameIndex::build(std::iter::empty());
+        let result = link(&[first, second], &[], keys);
+        assert!(matches!(result, Err(LinkError::Malformed(_))), "{result:?}");
+    }
+}

@@ -1,19 +1,23 @@
 //! Checked program → flat decision tables ([`Ruleset`]).
 //!
-//! Compilation has two halves. [`codegen`] turns each flag and segment into a
-//! self-contained [`unit`](mod@unit): key lists become `roaring` bitmaps over interned
+//! Start from [`compile_sources`] (text → [`Ruleset`]) or, with a checked
+//! [`check::Program`] in hand, [`compile`] and [`compile_with_keys`].
+//!
+//! Compilation has two halves. `codegen` turns each flag and segment into a
+//! self-contained `unit`: key lists become `roaring` bitmaps over interned
 //! key ids, constants are parsed and sorted once, splits become cumulative
-//! bucket tables and conditions become jump programs. [`link`] then lays all
+//! bucket tables and conditions become jump programs. `link` then lays all
 //! units out into one [`Ruleset`]: strings interned once, attribute names
 //! sorted and numbered, code relocated, names turned into indices. The
 //! result is what `crate::eval` runs and what `crate::snapshot` writes; units
-//! are what a delta patch ships.
+//! are what a delta patch ships. These halves and the table rows are internal
+//! (docs/api.md).
 
-pub mod codegen;
-pub mod link;
-pub mod strings;
-pub mod tables;
-pub mod unit;
+pub(crate) mod codegen;
+pub(crate) mod link;
+pub(crate) mod strings;
+pub(crate) mod tables;
+pub(crate) mod unit;
 
 pub use link::LinkError;
 pub use tables::Ruleset;

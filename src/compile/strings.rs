@@ -79,11 +79,6 @@ impl StrTable {
     pub fn len(&self) -> usize {
         self.ends.len()
     }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
 }
 
 /// A set of distinct names with O(1) lookup by text; ids are positions.
@@ -124,11 +119,6 @@ impl NameIndex {
     /// Number of names.
     pub fn len(&self) -> usize {
         self.names.len()
-    }
-
-    /// Whether there are no names.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 }
 

@@ -196,6 +196,7 @@ impl Queue {
 
 /// Why no change was received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// None arrived in time.
     #[error("no change within the timeout")]

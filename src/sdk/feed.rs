@@ -1,13 +1,13 @@
 //! The upstream connection: one origin or relay, followed over SSE with a
-//! polling fallback, feeding whatever holds the state (a [`Sink`]).
+//! polling fallback, feeding whatever holds the state (a `Sink`).
 //!
-//! [`run`] opens `GET {url}/v1/stream` with the SDK key and, on a reconnect,
+//! `run` opens `GET {url}/v1/stream` with the SDK key and, on a reconnect,
 //! `Last-Event-ID` set to the version held. A `put` event hands the sink a
 //! full snapshot; a `patch` whose base is the version held hands it a delta,
 //! any other patch (or one the sink refuses) makes the feed fetch
 //! `GET {url}/v1/snapshot` instead. When the stream is lost (end of body, an
 //! error, nothing received for `read_timeout`) the feed reconnects after a
-//! delay of the [backoff schedule](super::backoff). When the stream cannot be
+//! delay of the backoff schedule. When the stream cannot be
 //! opened (no connection, any status other than 200, or a 200 that ends
 //! before its first byte, as a misconfigured proxy may answer) it fetches the
 //! snapshot at once and then every `poll_interval`, with `If-None-Match`, while
@@ -133,7 +133,7 @@ pub enum FeedError {
 /// Why a sink refused an update. The feed logs it and resyncs; the sink's
 /// last good state keeps serving.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkError(pub String);
+pub(crate) struct SinkError(pub String);
 
 impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,7 +151,10 @@ impl From<SnapshotError> for SinkError {
 
 /// Validates the snapshot bytes of a full update and checks they are the
 /// version the event announced: the first thing every [`Sink::full`] does.
-pub fn validated_full(version: u64, bytes: &[u8]) -> Result<crate::snapshot::Snapshot, SinkError> {
+pub(crate) fn validated_full(
+    version: u64,
+    bytes: &[u8],
+) -> Result<crate::snapshot::Snapshot, SinkError> {
     let snapshot = crate::snapshot::from_bytes(bytes)?;
     if snapshot.version() != version {
         return Err(SinkError(format!(
@@ -164,7 +167,7 @@ pub fn validated_full(version: u64, bytes: &[u8]) -> Result<crate::snapshot::Sna
 
 /// What holds the state a feed delivers: the SDK client's engine, a relay's
 /// environment. Called from the feed's task only, one call at a time.
-pub trait Sink: Send + Sync + 'static {
+pub(crate) trait Sink: Send + Sync + 'static {
     /// The version held, if any: sent as `Last-Event-ID` and `If-None-Match`,
     /// and compared with a patch's base.
     fn version(&self) -> Option<u64>;
@@ -187,7 +190,7 @@ pub trait Sink: Send + Sync + 'static {
 /// Follows the upstream of `config` into `sink` until `shutdown` completes.
 /// Returns `Err` only when the configuration is unusable (checked before any
 /// connection); network failures never end it.
-pub async fn run(
+pub(crate) async fn run(
     config: FeedConfig,
     sink: Arc<dyn Sink>,
     shutdown: impl Future<Output = ()>,

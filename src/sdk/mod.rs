@@ -3,7 +3,7 @@
 //!
 //! [`feed`] follows one upstream (SSE stream, reconnects with backoff,
 //! snapshot polling while the stream is down) and hands what it receives to
-//! a [`feed::Sink`]. [`Client`] is the sink most users want: it owns an
+//! a sink (internal). [`Client`] is the sink most users want: it owns an
 //! engine, runs the feed on its own thread and runtime (no async caller
 //! needed), blocks at start until the first state or a timeout, keeps an
 //! optional on-disk cache, reports its [`Status`], and tells subscribers

@@ -32,7 +32,9 @@ use crate::snapshot::Snapshot;
 const TICK: Duration = Duration::from_millis(50);
 
 /// What to watch and how.
+/// Build it with [`WatchOptions::new`], then set fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WatchOptions {
     /// The upstream's base URL.
     pub upstream: String,

@@ -1,7 +1,7 @@
 //! The HTTP face origin and relay share: `/v1/snapshot`, `/v1/stream`,
 //! `/healthz`, `/readyz`, `/metrics`, and JSON errors (SPEC §4, §5).
 //!
-//! Takes the environments and their [`Hub`]s; hands on an axum `Router`
+//! Takes the environments and their `Hub`s; hands on an axum `Router`
 //! that the origin extends with its admin API. The stream endpoint does not
 //! use axum's `Sse` response: that type encodes each event per connection,
 //! while a hub's events are encoded once and shared as `Bytes` by every
@@ -28,7 +28,7 @@ use crate::protocol::{self, KEEPALIVE};
 
 /// One served environment.
 #[derive(Debug, Clone)]
-pub struct Env {
+pub(crate) struct Env {
     /// Its name (`production`, ...).
     pub name: String,
     /// Its state.
@@ -36,7 +36,11 @@ pub struct Env {
 }
 
 /// Stream settings.
+///
+/// New knobs may be added: start from `StreamConfig::default()` and use the
+/// `with_*` setters.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct StreamConfig {
     /// Interval of keep-alive comments (SPEC: at most 15 s).
     pub keepalive: Duration,
@@ -54,9 +58,23 @@ impl Default for StreamConfig {
     }
 }
 
+impl StreamConfig {
+    /// These settings with `keepalive` set.
+    pub fn with_keepalive(mut self, keepalive: Duration) -> StreamConfig {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// These settings with `max_age` set.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> StreamConfig {
+        self.max_age = max_age;
+        self
+    }
+}
+
 /// What the shared endpoints need.
 #[derive(Debug)]
-pub struct Served {
+pub(crate) struct Served {
     envs: Vec<Env>,
     keys: HashMap<String, usize>,
     stream: StreamConfig,
@@ -90,11 +108,6 @@ impl Served {
         })
     }
 
-    /// The environment called `name`.
-    pub fn env(&self, name: &str) -> Option<&Env> {
-        self.envs.iter().find(|e| e.name == name)
-    }
-
     /// All environments.
     pub fn envs(&self) -> &[Env] {
         &self.envs
@@ -114,7 +127,7 @@ impl Served {
 }
 
 /// A JSON error answer: `{"error": message}`.
-pub fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -129,7 +142,7 @@ fn not_loaded(env: &str) -> Response {
 }
 
 /// The router of the shared endpoints.
-pub fn router(served: Arc<Served>) -> Router {
+pub(crate) fn router(served: Arc<Served>) -> Router {
     Router::new()
         .route(protocol::SNAPSHOT_PATH, get(snapshot))
         .route(protocol::STREAM_PATH, get(stream))
@@ -315,7 +328,7 @@ async fn readyz(State(served): State<Arc<Served>>) -> Response {
 }
 
 /// The process-wide Prometheus recorder (installed on first use).
-pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+pub(crate) fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let builder = metrics_exporter_prometheus::PrometheusBuilder::new();

@@ -1,7 +1,7 @@
 //! One environment's state as served: the current snapshot, a window of
 //! recent deltas, and the fan-out to every connected stream.
 //!
-//! A [`Hub`] is what origin and relay have in common. Whoever produces state
+//! A `Hub` is what origin and relay have in common. Whoever produces state
 //! (the origin's publish path, a relay's upstream feed) hands it a new
 //! snapshot, with the delta that led to it when there is one; the hub encodes
 //! each event once ([`Update::to_sse`]) and shares those bytes with every
@@ -22,7 +22,11 @@ use crate::protocol::Update;
 use crate::snapshot::Snapshot;
 
 /// Sizing of a hub.
+///
+/// New knobs may be added: start from `HubConfig::default()` and use the
+/// `with_*` setters.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct HubConfig {
     /// Events a subscriber may fall behind before it is dropped.
     pub channel_capacity: usize,
@@ -42,9 +46,29 @@ impl Default for HubConfig {
     }
 }
 
+impl HubConfig {
+    /// This sizing with `channel_capacity` set.
+    pub fn with_channel_capacity(mut self, events: usize) -> HubConfig {
+        self.channel_capacity = events;
+        self
+    }
+
+    /// This sizing with `window` set.
+    pub fn with_window(mut self, deltas: usize) -> HubConfig {
+        self.window = deltas;
+        self
+    }
+
+    /// This sizing with `window_bytes` set.
+    pub fn with_window_bytes(mut self, bytes: usize) -> HubConfig {
+        self.window_bytes = bytes;
+        self
+    }
+}
+
 /// The state being served.
 #[derive(Clone)]
-pub struct Current {
+pub(crate) struct Current {
     /// The validated snapshot (for evaluation, patching, inspection).
     pub snapshot: Arc<Snapshot>,
     /// Its file bytes: the body of `GET /v1/snapshot`.
@@ -89,7 +113,7 @@ struct State {
 }
 
 /// What a new subscriber gets: the events it missed, then the live feed.
-pub struct Subscription {
+pub(crate) struct Subscription {
     /// Events to send first (a full state, or the missed deltas, or nothing).
     pub backlog: Vec<Bytes>,
     /// Every event published from now on.
@@ -97,7 +121,7 @@ pub struct Subscription {
 }
 
 /// One environment's served state; see the module docs.
-pub struct Hub {
+pub(crate) struct Hub {
     config: HubConfig,
     state: Mutex<State>,
     sender: broadcast::Sender<Bytes>,
@@ -265,11 +289,6 @@ impl Hub {
             None => vec![current.put.clone()],
         };
         Some(Subscription { backlog, live })
-    }
-
-    /// The number of connected streams.
-    pub fn subscribers(&self) -> usize {
-        self.sender.receiver_count()
     }
 }
 

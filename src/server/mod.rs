@@ -54,7 +54,7 @@ impl std::str::FromStr for EnvKey {
 }
 
 /// True for a name usable as an environment (and in URLs as it is).
-pub fn valid_env_name(name: &str) -> bool {
+pub(crate) fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -63,7 +63,7 @@ pub fn valid_env_name(name: &str) -> bool {
 }
 
 /// The environment names of `keys`, each once, in first-seen order.
-pub fn env_names(keys: &[EnvKey]) -> Vec<String> {
+pub(crate) fn env_names(keys: &[EnvKey]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for k in keys {
         if !names.contains(&k.env) {
@@ -74,14 +74,14 @@ pub fn env_names(keys: &[EnvKey]) -> Vec<String> {
 }
 
 /// Binds `addr`, reporting a failure as a sentence.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Resolves when the process receives SIGINT or SIGTERM.
-pub async fn termination() {
+pub(crate) async fn termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -105,7 +105,7 @@ pub async fn termination() {
 
 /// Serves `app` on `listener` until `stop` resolves; then ends every
 /// stream (through `shutdown`) and gives open requests up to five seconds.
-pub async fn serve_until(
+pub(crate) async fn serve_until(
     listener: TcpListener,
     app: axum::Router,
     shutdown: watch::Sender<bool>,

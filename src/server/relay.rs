@@ -1,8 +1,8 @@
 //! The relay (`vexil relay`): one upstream subscription per environment,
 //! served again to any number of SDKs and relays.
 //!
-//! Each environment's [`Hub`] is filled by the SDK's feed
-//! (`crate::sdk::feed`) through a [`Sink`] that validates what arrives
+//! Each environment's `Hub` is filled by the SDK's feed
+//! (`crate::sdk::feed`) through a `Sink` that validates what arrives
 //! exactly as an SDK would and hands the *same* bytes on: a delta from
 //! upstream is re-served as that delta, so relays chain without re-encoding
 //! and every level serves byte-identical snapshots. While the upstream is
@@ -27,7 +27,11 @@ use crate::sdk::Status;
 use crate::snapshot;
 
 /// The relay's settings.
+///
+/// New settings may be added: build it with [`RelayConfig::new`], then set
+/// fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RelayConfig {
     /// Where to listen.
     pub listen: SocketAddr,
@@ -44,6 +48,23 @@ pub struct RelayConfig {
     pub reconnect_base: Duration,
     /// Sizing of each environment's hub.
     pub hub: HubConfig,
+}
+
+impl RelayConfig {
+    /// Listening on `listen`, following `upstream`, no environments yet, and
+    /// every other setting at the default of `vexil relay` (30 s polling, a
+    /// 1 s first reconnect delay, default stream and hub).
+    pub fn new(listen: SocketAddr, upstream: impl Into<String>) -> RelayConfig {
+        RelayConfig {
+            listen,
+            upstream: upstream.into(),
+            envs: Vec::new(),
+            stream: StreamConfig::default(),
+            poll_interval: Duration::from_secs(30),
+            reconnect_base: Duration::from_secs(1),
+            hub: HubConfig::default(),
+        }
+    }
 }
 
 /// Feeds one environment's hub from the upstream.
@@ -96,7 +117,10 @@ impl Sink for HubSink {
 
 /// Builds the relay's router and starts one feed per environment on the
 /// current runtime; feeds stop when `shutdown` turns true.
-pub fn app(config: &RelayConfig, shutdown: watch::Receiver<bool>) -> Result<axum::Router, String> {
+pub(crate) fn app(
+    config: &RelayConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<axum::Router, String> {
     let mut envs = Vec::new();
     for name in super::env_names(&config.envs) {
         let key = config

@@ -163,6 +163,7 @@ impl fmt::Display for BaseRef {
 
 /// Everything that can go wrong reading, writing, swapping or patching a snapshot.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// Reading or writing a file failed.
     #[error("snapshot file {}: {source}", path.display())]

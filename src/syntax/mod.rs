@@ -1,6 +1,6 @@
 //! Source text → syntax tree.
 //!
-//! [`parse`] runs the `logos` lexer ([`lexer`]) and the LALRPOP parser
+//! [`parse`] runs the `logos` lexer (`lexer`, internal) and the LALRPOP parser
 //! generated from `grammar/vexil.lalrpop`, and returns the [`ast::SourceFile`]
 //! or every [`SyntaxError`] it found, each with the byte span to point at.
 //! It checks only the shape of the text; names and types are checked by
@@ -9,7 +9,7 @@
 //! deeper than they allow and every later stage may recurse over it.
 
 pub mod ast;
-pub mod lexer;
+pub(crate) mod lexer;
 mod nesting;
 
 #[allow(clippy::all, missing_docs, unused_qualifications, dead_code)]
@@ -23,6 +23,7 @@ use std::fmt;
 
 /// A lexing or parsing error: what went wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyntaxError {
     /// A sentence for a person.
     pub message: String,
@@ -35,6 +36,8 @@ impl fmt::Display for SyntaxError {
         f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for SyntaxError {}
 
 /// Parses one `.flags` source text.
 pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {

@@ -134,6 +134,7 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`, the inverse of [`days_from_civil`]).
+#[cfg_attr(not(feature = "server"), allow(dead_code))] // timestamps of the server
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -150,6 +151,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Epoch milliseconds as RFC 3339 text in UTC with millisecond precision
 /// (`2026-12-01T07:34:13.000Z`), for logs and audit records.
+#[cfg_attr(not(feature = "server"), allow(dead_code))] // timestamps of the server
 pub fn format_epoch_millis(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);

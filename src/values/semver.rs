@@ -83,7 +83,7 @@ impl Ord for VersionRef<'_> {
 
 impl VersionRef<'_> {
     /// Copies the borrowed parts.
-    pub fn to_owned_version(&self) -> Version {
+    pub fn to_owned_version(self) -> Version {
         Version {
             major: self.major,
             minor: self.minor,

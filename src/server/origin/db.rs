@@ -34,9 +34,6 @@ pub struct AuditRecord {
     pub id: i64,
     /// The environment.
     pub env: String,
-    /// When, epoch milliseconds.
-    #[serde(skip)]
-    pub at_ms: i64,
     /// When, RFC 3339 UTC.
     #[serde(rename = "when")]
     pub at: String,
@@ -247,7 +244,6 @@ impl Db {
                 Ok(AuditRecord {
                     id: r.get(0)?,
                     env: r.get(1)?,
-                    at_ms,
                     at: crate::values::date::format_epoch_millis(at_ms),
                     who: r.get(3)?,
                     action: r.get(4)?,

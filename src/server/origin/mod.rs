@@ -3,12 +3,12 @@
 //!
 //! Each environment has one live state — its rule source, the flags killed
 //! by operators, the compiled snapshot — and a history in the database
-//! ([`db`]). A change (publish, kill, restore, rollback) is compiled
+//! (`db`). A change (publish, kill, restore, rollback) is compiled
 //! server-side against the previous version's key table
 //! (`compile::compile_with_keys`, so unchanged bitmaps stay byte-identical
 //! and the delta carries only what changed), validated exactly as an SDK
 //! will validate it, written with its audit record in one transaction, and
-//! only then handed to the environment's [`Hub`] and acknowledged. A source
+//! only then handed to the environment's `Hub` and acknowledged. A source
 //! that does not compile changes nothing and answers the diagnostics.
 //!
 //! Kills are kept beside the source rather than edited into it: a version
@@ -16,7 +16,7 @@
 //! survives later publishes (until restored, or the flag is removed) and a
 //! rollback brings back the source and the kills of that version.
 
-pub mod db;
+pub(crate) mod db;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -78,7 +78,11 @@ impl std::str::FromStr for AdminToken {
 }
 
 /// The origin's settings.
+///
+/// New settings may be added: build it with [`OriginConfig::new`], then set
+/// fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OriginConfig {
     /// Where to listen.
     pub listen: SocketAddr,
@@ -98,6 +102,24 @@ pub struct OriginConfig {
     pub hub: HubConfig,
 }
 
+impl OriginConfig {
+    /// Listening on `listen` with its durable state in `data`, no admin
+    /// tokens and no environments yet, and every other setting at the
+    /// default of `vexil serve` (8 MiB bodies, default caps, stream and hub).
+    pub fn new(listen: SocketAddr, data: impl Into<PathBuf>) -> OriginConfig {
+        OriginConfig {
+            listen,
+            data: data.into(),
+            admin_tokens: Vec::new(),
+            envs: Vec::new(),
+            stream: StreamConfig::default(),
+            max_body: 8 << 20,
+            limits: Limits::default(),
+            hub: HubConfig::default(),
+        }
+    }
+}
+
 /// The live state of one environment.
 struct Live {
     source: String,
@@ -113,7 +135,7 @@ struct EnvState {
 }
 
 /// The origin: environments, database, credentials.
-pub struct Origin {
+pub(crate) struct Origin {
     envs: HashMap<String, EnvState>,
     db: Mutex<Db>,
     tokens: Vec<AdminToken>,
@@ -122,7 +144,7 @@ pub struct Origin {
 
 /// Why a change was refused.
 #[derive(Debug)]
-pub enum ChangeError {
+pub(crate) enum ChangeError {
     /// No such environment.
     UnknownEnv,
     /// No such flag in the current version.
@@ -137,7 +159,7 @@ pub enum ChangeError {
 
 /// One requested change.
 #[derive(Debug, Clone)]
-pub enum Op {
+pub(crate) enum Op {
     /// Publish a new rule source.
     Publish(String),
     /// Disable a flag.
@@ -421,7 +443,7 @@ impl Origin {
 
 /// Builds the origin and its router (the shared read side plus the admin
 /// API), without binding: tests and the binary share it.
-pub fn app(
+pub(crate) fn app(
     config: &OriginConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Arc<Origin>, Router), String> {
