@@ -553,6 +553,36 @@ impl Context {
         self.entries.get(i).map_or("", |e| self.text(e.name))
     }
 
+    /// Starts loading the context's buffers into the cache, every line at
+    /// once, so the evaluation that follows does not wait for its index, then
+    /// its entries, then its text one after the other (a cold context costs
+    /// one memory latency instead of three). Plain loads, no `unsafe`: each
+    /// is independent, so the processor issues them all together.
+    #[inline]
+    pub(crate) fn warm(&self) {
+        let mut acc = 0u32;
+        let mut i = 0;
+        while let Some(&(s, _)) = self.index.get(i) {
+            acc ^= s;
+            i += 8;
+        }
+        let mut i = 0;
+        while let Some(e) = self.entries.get(i) {
+            acc ^= e.name.start;
+            i += 2;
+        }
+        let text = self.text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = text.get(i) {
+            acc ^= u32::from(b);
+            i += 64;
+        }
+        if let Some(first) = self.elements.first() {
+            acc ^= matches!(first, Slot::Str(_)) as u32;
+        }
+        std::hint::black_box(acc);
+    }
+
     /// The position of attribute `name`, whose process-wide symbol is
     /// `symbol`: a probe of the context's symbol index (usually one), no
     /// text compared. A name without a symbol is found by text.

@@ -184,6 +184,7 @@ impl Ruleset {
     /// key are looked up when a flag first reads them.
     #[inline]
     pub fn prepare<'r, 'c>(&'r self, context: &'c Context) -> Prepared<'r, 'c> {
+        context.warm();
         Prepared {
             rules: self,
             context,
@@ -521,24 +522,10 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// One op: a dense match on the lowered test, then on the attribute's type.
-    #[inline]
+    #[inline(always)]
     fn test(&self, op: &Op, depth: u32) -> bool {
         match op.test {
-            Test::Segment(segment) => {
-                self.memoized(
-                    self.rules.derived.segment_memo.get(segment as usize),
-                    || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
-                ) == 1
-            }
-            Test::Prereq { flag, variation } => {
-                self.memoized(
-                    self.rules.derived.flag_memo.get(flag as usize),
-                    || match self.rules.flags.get(flag as usize) {
-                        Some(f) if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
-                        _ => NONE,
-                    },
-                ) == variation
-            }
+            Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
             Test::Exists => self.position(op.attr).is_some(),
             _ => {
                 let Some(at) = self.position(op.attr) else {
@@ -561,6 +548,29 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     Attr::Object => false,
                 }
             }
+        }
+    }
+
+    /// A segment or prerequisite op: memoized, out of line (it recurses).
+    #[inline(never)]
+    fn reference(&self, op: &Op, depth: u32) -> bool {
+        match op.test {
+            Test::Segment(segment) => {
+                self.memoized(
+                    self.rules.derived.segment_memo.get(segment as usize),
+                    || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
+                ) == 1
+            }
+            Test::Prereq { flag, variation } => {
+                self.memoized(
+                    self.rules.derived.flag_memo.get(flag as usize),
+                    || match self.rules.flags.get(flag as usize) {
+                        Some(f) if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
+                        _ => NONE,
+                    },
+                ) == variation
+            }
+            _ => false,
         }
     }
 
