@@ -616,6 +616,24 @@ impl Context {
         None
     }
 
+    /// The `i`-th attribute's value as bytes when it is a string.
+    #[inline]
+    pub(crate) fn str_bytes_at(&self, i: usize) -> Option<&[u8]> {
+        match self.entries.get(i)?.value {
+            Slot::Str(s) => self.text.as_bytes().get(s.start as usize..s.end as usize),
+            _ => None,
+        }
+    }
+
+    /// The `i`-th attribute's value when it is a number.
+    #[inline]
+    pub(crate) fn num_at(&self, i: usize) -> Option<f64> {
+        match self.entries.get(i)?.value {
+            Slot::Num(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The value of the `i`-th attribute (in the order of [`Context::name_at`]).
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {

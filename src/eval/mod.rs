@@ -531,6 +531,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 let Some(at) = self.position(op.attr) else {
                     return false;
                 };
+                if let Some(hit) = self.fast(op, at) {
+                    return hit;
+                }
                 match self.context.attr_at(at) {
                     Attr::Str(s) => match self.on_str(op, Some(at), s) {
                         Some(hit) => hit != op.negate,
@@ -549,6 +552,44 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 }
             }
         }
+    }
+
+    /// The common ops on the attribute type they expect, in one dispatch:
+    /// `None` when the attribute has another type (an array, a mismatch),
+    /// which the general path then decides.
+    #[inline(always)]
+    fn fast(&self, op: &Op, at: usize) -> Option<bool> {
+        let rules = self.rules;
+        let blob = rules.strings.blob_bytes();
+        let hit = match op.test {
+            Test::StrEq(needle) => {
+                let b = self.context.str_bytes_at(at)?;
+                needle.matches(blob, b, ops::key8(b))
+            }
+            Test::StrInShort(range) => {
+                let b = self.context.str_bytes_at(at)?;
+                let key = ops::key8(b);
+                let needles = rules.derived.lowered.needles.get(range.range())?;
+                needles.iter().any(|n| n.matches(blob, b, key))
+            }
+            Test::StartsWith(needle) => {
+                let b = self.context.str_bytes_at(at)?;
+                let prefix = needle.bytes(blob);
+                b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
+            }
+            Test::EndsWith(needle) => {
+                let b = self.context.str_bytes_at(at)?;
+                let suffix = needle.bytes(blob);
+                b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
+            }
+            Test::Num(rel, lit) => match self.context.num_at(at)?.partial_cmp(&lit) {
+                Some(o) => rel.holds(o),
+                // NaN compares with nothing, negated or not.
+                None => return Some(false),
+            },
+            _ => return None,
+        };
+        Some(hit != op.negate)
     }
 
     /// A segment or prerequisite op: memoized, out of line (it recurses).
