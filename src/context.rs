@@ -525,6 +525,13 @@ impl Context {
         self.key.map(|s| self.text(s))
     }
 
+    /// The context key's bytes, if any.
+    #[inline]
+    pub(crate) fn key_bytes(&self) -> Option<&[u8]> {
+        let s = self.key?;
+        self.text.as_bytes().get(s.start as usize..s.end as usize)
+    }
+
     /// An attribute by name; `None` when missing or `null`.
     pub fn get(&self, name: &str) -> Option<Attr<'_>> {
         self.find(name).map(|i| self.attr_at(i))

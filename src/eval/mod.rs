@@ -331,7 +331,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
             // Once the key is interned (`all` does it first), a bitmap
             // probe is cheaper than comparing texts.
             Some(Targets::Short(range)) if self.key.get() == KEY_UNRESOLVED => {
-                let key = self.context.key()?.as_bytes();
+                let key = self.context.key_bytes()?;
                 let word = ops::key8(key);
                 let blob = rules.keys.names.blob_bytes();
                 lowered
@@ -372,7 +372,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 matched: Some(Matched::Target),
             };
         }
-        for (index, rule) in rules.rules[flag.rules.range()].iter().enumerate() {
+        let flag_rules = rules.rules.get(flag.rules.range()).unwrap_or(&[]);
+        for (index, rule) in flag_rules.iter().enumerate() {
             if !self.run(rule.entry, depth) {
                 continue;
             }
@@ -458,7 +459,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// Looks attribute `id` up and caches where it is in `cell`.
-    #[inline(never)]
+    #[inline]
     fn resolve(&self, cell: &Cell<u8>, id: u32) -> Option<usize> {
         let found = self.look_up(id);
         match found {
