@@ -7,6 +7,7 @@
 //! ```
 //!
 //! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
+//! `prepared` = the typical flag on contexts bound once,
 //! `many` = all 500 flags of benchmark (c)), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
@@ -28,12 +29,12 @@ fn main() {
     let ruleset = match workload {
         "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
         // Benchmarks (a) and (c) of docs/benchmarks.md.
-        "typical" => data::compile("typical.flags", data::TYPICAL.to_string()),
+        "typical" | "prepared" => data::compile("typical.flags", data::TYPICAL.to_string()),
         "many" => data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6)),
         _ => data::compile("project.flags", data::project(500, 10, 60, 20, 0x9A0)),
     };
     let contexts = match workload {
-        "typical" | "many" => data::contexts(contexts, 1),
+        "typical" | "many" | "prepared" => data::contexts(contexts, 1),
         "alone" => data::peer_contexts(contexts, 0, 60),
         _ => data::peer_contexts(contexts, 6, 60),
     };
@@ -52,6 +53,20 @@ fn main() {
     .iter()
     .filter_map(|k| ruleset.flag(k))
     .collect();
+    if workload == "prepared" {
+        // Benchmark (a)'s `typical/prepared/detail_of`: every context bound
+        // once, the bindings (and their caches) reused.
+        let prepared: Vec<_> = contexts.iter().map(|c| ruleset.prepare(c)).collect();
+        let start = Instant::now();
+        let mut served = 0usize;
+        for i in 0..evals {
+            let p = black_box(&prepared[i % prepared.len()]);
+            served += p.detail_of(flag).variation.map_or(0, str::len);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / evals as f64;
+        println!("{workload}: {ns:.1} ns per iteration ({served})");
+        return;
+    }
     let start = Instant::now();
     let mut served = 0usize;
     for i in 0..evals {

@@ -565,13 +565,21 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let hit = match op.test {
             Test::StrEq(needle) => {
                 let b = self.context.str_bytes_at(at)?;
-                needle.matches(blob, b, ops::key8(b))
+                match self.constant_if_reused_bytes(at, b) {
+                    UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
+                    constant => constant == needle.id,
+                }
             }
             Test::StrInShort(range) => {
                 let b = self.context.str_bytes_at(at)?;
-                let key = ops::key8(b);
                 let needles = rules.derived.lowered.needles.get(range.range())?;
-                needles.iter().any(|n| n.matches(blob, b, key))
+                match self.constant_if_reused_bytes(at, b) {
+                    UNRESOLVED => {
+                        let key = ops::key8(b);
+                        needles.iter().any(|n| n.matches(blob, b, key))
+                    }
+                    constant => needles.iter().any(|n| n.id == constant),
+                }
             }
             Test::StartsWith(needle) => {
                 let b = self.context.str_bytes_at(at)?;
@@ -680,7 +688,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 let suffix = needle.bytes(blob);
                 Some(b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix))
             }
-            Test::ContainsStr(needle) => Some(contains(b, needle.bytes(blob))),
+            Test::ContainsStr(needle, finder) => {
+                Some(match rules.derived.lowered.finders.get(finder as usize) {
+                    Some(finder) => finder.find(b).is_some(),
+                    None => contains(b, needle.bytes(blob)),
+                })
+            }
             Test::Semver(rel, i) => {
                 let version = match at {
                     Some(_) => {
@@ -747,12 +760,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// every other test holds when it holds for the element.
     fn on_element(&self, op: &Op, element: &Element<'c>) -> bool {
         match (*element, op.test) {
-            (Element::Str(s), Test::ContainsStr(needle)) => {
+            (Element::Str(s), Test::ContainsStr(needle, _)) => {
                 let b = s.as_bytes();
                 needle.matches(self.rules.strings.blob_bytes(), b, ops::key8(b))
             }
             (Element::Num(n), Test::ContainsNum(want)) => n == want,
-            (_, Test::ContainsStr(_) | Test::ContainsNum(_)) => false,
+            (_, Test::ContainsStr(..) | Test::ContainsNum(_)) => false,
             (Element::Str(s), _) => self.on_str(op, None, s) == Some(true),
             (Element::Num(n), test) => self.on_num(&test, n) == Some(true),
             (Element::Other, _) => false,
@@ -776,6 +789,26 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 UNRESOLVED
             }
             SEEN_ONCE => self.constant(at.unwrap_or(usize::MAX), s),
+            known => known,
+        }
+    }
+
+    /// [`Prepared::constant_if_reused`] for the attribute at `at` whose
+    /// value's bytes are `b` (the text is only needed on the second read).
+    #[inline(always)]
+    fn constant_if_reused_bytes(&self, at: usize, b: &[u8]) -> u32 {
+        let Some(cell) = self.constants.get(at) else {
+            return UNRESOLVED;
+        };
+        match cell.get() {
+            UNRESOLVED => {
+                cell.set(SEEN_ONCE);
+                UNRESOLVED
+            }
+            SEEN_ONCE => match std::str::from_utf8(b) {
+                Ok(s) => self.constant(at, s),
+                Err(_) => UNRESOLVED,
+            },
             known => known,
         }
     }

@@ -118,8 +118,9 @@ pub(crate) enum Test {
     NumIn(Range32),
     /// The empty list.
     EmptyIn,
-    /// Substring of a string / element of an array.
-    ContainsStr(Needle),
+    /// Substring of a string (with its searcher, an index into
+    /// `Lowered::finders`) / element of an array.
+    ContainsStr(Needle, u32),
     /// Element of an array.
     ContainsNum(f64),
     /// Prefix.
@@ -173,6 +174,8 @@ pub(crate) struct Lowered {
     /// Keys of short target lists (needles into the key table's blob), with
     /// the local variation their list serves.
     pub(crate) target_keys: Vec<(Needle, u32)>,
+    /// Substring searchers of `contains` constants, built once at load.
+    pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
 /// Lowers every instruction of `rules.code`.
@@ -182,9 +185,10 @@ pub(crate) fn lower(rules: &Ruleset) -> Lowered {
         needles: Vec::new(),
         targets: Vec::with_capacity(rules.flags.len()),
         target_keys: Vec::new(),
+        finders: Vec::new(),
     };
     for instr in &rules.code {
-        let op = lower_one(rules, instr, &mut out.needles);
+        let op = lower_one(rules, instr, &mut out.needles, &mut out.finders);
         out.ops.push(op);
     }
     for flag in &rules.flags {
@@ -229,7 +233,12 @@ fn needle(rules: &Ruleset, id: StrId) -> Needle {
     }
 }
 
-fn lower_one(rules: &Ruleset, instr: &Instr, needles: &mut Vec<Needle>) -> Op {
+fn lower_one(
+    rules: &Ruleset,
+    instr: &Instr,
+    needles: &mut Vec<Needle>,
+    finders: &mut Vec<memchr::memmem::Finder<'static>>,
+) -> Op {
     let (test, attr, negate) = match instr.atom {
         Atom::Exists(attr) => (Test::Exists, attr, false),
         Atom::Segment(s) => (Test::Segment(s), u32::MAX, false),
@@ -254,7 +263,13 @@ fn lower_one(rules: &Ruleset, instr: &Instr, needles: &mut Vec<Needle>) -> Op {
                 Pred::Date(rel, i) => Test::Date(rel, i),
                 Pred::NumIn(range) => Test::NumIn(range),
                 Pred::EmptyIn => Test::EmptyIn,
-                Pred::ContainsStr(id) => Test::ContainsStr(needle(rules, id)),
+                Pred::ContainsStr(id) => {
+                    let finder = finders.len() as u32;
+                    finders.push(
+                        memchr::memmem::Finder::new(rules.strings.get_bytes(id)).into_owned(),
+                    );
+                    Test::ContainsStr(needle(rules, id), finder)
+                }
                 Pred::ContainsNum(n) => Test::ContainsNum(n),
                 Pred::StartsWith(id) => Test::StartsWith(needle(rules, id)),
                 Pred::EndsWith(id) => Test::EndsWith(needle(rules, id)),
