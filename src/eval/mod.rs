@@ -695,42 +695,42 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 })
             }
             Test::Semver(rel, i) => {
-                let version = match at {
-                    Some(_) => {
-                        let (cached, version) = self.version.get();
-                        if cached == op.attr {
-                            version
-                        } else {
-                            let parsed = semver::parse(s);
-                            self.version.set((op.attr, parsed));
-                            parsed
-                        }
-                    }
-                    None => semver::parse(s),
-                }?;
+                let version = self.parsed(&self.version, op.attr, at, s, semver::parse)?;
                 let lit = rules.versions.get(i as usize)?;
                 Some(rel.holds(version.precedence(&lit.as_ref())))
             }
             Test::Date(rel, i) => {
-                let instant = match at {
-                    Some(_) => {
-                        let (cached, instant) = self.instant.get();
-                        if cached == op.attr {
-                            instant
-                        } else {
-                            let parsed = date::parse_rfc3339(s);
-                            self.instant.set((op.attr, parsed));
-                            parsed
-                        }
-                    }
-                    None => date::parse_rfc3339(s),
-                }?;
+                let instant = self.parsed(&self.instant, op.attr, at, s, date::parse_rfc3339)?;
                 Some(rel.holds(instant.cmp(rules.instants.get(i as usize)?)))
             }
             Test::Matches(i) => Some(rules.regexes.get(i as usize)?.1.is_match(s)),
             Test::EmptyIn => Some(false),
             _ => None,
         }
+    }
+
+    /// `s` parsed by `parse`, through the one-entry cache `cache` when `s`
+    /// is attribute `attr`'s own value (`at` is its position), so several
+    /// comparisons of one version or date parse it once.
+    #[inline]
+    fn parsed<T: Copy>(
+        &self,
+        cache: &Cell<(u32, Option<T>)>,
+        attr: u32,
+        at: Option<usize>,
+        s: &'c str,
+        parse: fn(&'c str) -> Option<T>,
+    ) -> Option<T> {
+        if at.is_none() {
+            return parse(s);
+        }
+        let (cached, value) = cache.get();
+        if cached == attr {
+            return value;
+        }
+        let value = parse(s);
+        cache.set((attr, value));
+        value
     }
 
     /// A number against a test; `None` when the test is not about numbers
