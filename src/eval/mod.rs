@@ -522,57 +522,29 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    /// One op: a dense match on the lowered test, then on the attribute's type.
+    /// One op: a dense match on the lowered test; the common ones read the
+    /// attribute as the type they expect, everything else (arrays, type
+    /// mismatches, the rarer tests) goes through [`Prepared::general`].
     #[inline(always)]
     fn test(&self, op: &Op, depth: u32) -> bool {
+        let rules = self.rules;
+        let blob = rules.strings.blob_bytes();
         match op.test {
             Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
             Test::Exists => self.position(op.attr).is_some(),
-            _ => {
-                let Some(at) = self.position(op.attr) else {
-                    return false;
-                };
-                if let Some(hit) = self.fast(op, at) {
-                    return hit;
-                }
-                match self.context.attr_at(at) {
-                    Attr::Str(s) => match self.on_str(op, Some(at), s) {
-                        Some(hit) => hit != op.negate,
-                        None => false,
-                    },
-                    Attr::Num(n) => match self.on_num(&op.test, n) {
-                        Some(hit) => hit != op.negate,
-                        None => false,
-                    },
-                    Attr::Bool(b) => match op.test {
-                        Test::BoolEq(want) => (want == b) != op.negate,
-                        _ => false,
-                    },
-                    Attr::List(items) => items.iter().any(|e| self.on_element(op, &e)) != op.negate,
-                    Attr::Object => false,
-                }
-            }
-        }
-    }
-
-    /// The common ops on the attribute type they expect, in one dispatch:
-    /// `None` when the attribute has another type (an array, a mismatch),
-    /// which the general path then decides.
-    #[inline(always)]
-    fn fast(&self, op: &Op, at: usize) -> Option<bool> {
-        let rules = self.rules;
-        let blob = rules.strings.blob_bytes();
-        let hit = match op.test {
             Test::StrEq(needle) => {
-                let b = self.context.str_bytes_at(at)?;
-                match self.constant_if_reused_bytes(at, b) {
+                self.on_string(op, |at, b| match self.constant_if_reused_bytes(at, b) {
                     UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
                     constant => constant == needle.id,
-                }
+                })
             }
-            Test::StrInShort(range) => {
-                let b = self.context.str_bytes_at(at)?;
-                let needles = rules.derived.lowered.needles.get(range.range())?;
+            Test::StrInShort(range) => self.on_string(op, |at, b| {
+                let needles = rules
+                    .derived
+                    .lowered
+                    .needles
+                    .get(range.range())
+                    .unwrap_or(&[]);
                 match self.constant_if_reused_bytes(at, b) {
                     UNRESOLVED => {
                         let key = ops::key8(b);
@@ -580,25 +552,68 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     }
                     constant => needles.iter().any(|n| n.id == constant),
                 }
-            }
-            Test::StartsWith(needle) => {
-                let b = self.context.str_bytes_at(at)?;
+            }),
+            Test::StartsWith(needle) => self.on_string(op, |_, b| {
                 let prefix = needle.bytes(blob);
                 b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
-            }
-            Test::EndsWith(needle) => {
-                let b = self.context.str_bytes_at(at)?;
+            }),
+            Test::EndsWith(needle) => self.on_string(op, |_, b| {
                 let suffix = needle.bytes(blob);
                 b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
+            }),
+            Test::Num(rel, lit) => {
+                let Some(at) = self.position(op.attr) else {
+                    return false;
+                };
+                match self.context.num_at(at) {
+                    Some(n) => match n.partial_cmp(&lit) {
+                        Some(o) => rel.holds(o) != op.negate,
+                        // NaN compares with nothing, negated or not.
+                        None => false,
+                    },
+                    None => self.general(op, at),
+                }
             }
-            Test::Num(rel, lit) => match self.context.num_at(at)?.partial_cmp(&lit) {
-                Some(o) => rel.holds(o),
-                // NaN compares with nothing, negated or not.
-                None => return Some(false),
+            _ => match self.position(op.attr) {
+                Some(at) => self.general(op, at),
+                None => false,
             },
-            _ => return None,
+        }
+    }
+
+    /// A string test on the attribute's own value: `hit(position, bytes)`
+    /// when it is a string, the general path when it is anything else,
+    /// false when it is missing.
+    #[inline(always)]
+    fn on_string(&self, op: &Op, hit: impl FnOnce(usize, &[u8]) -> bool) -> bool {
+        let Some(at) = self.position(op.attr) else {
+            return false;
         };
-        Some(hit != op.negate)
+        match self.context.str_bytes_at(at) {
+            Some(b) => hit(at, b) != op.negate,
+            None => self.general(op, at),
+        }
+    }
+
+    /// Any attribute op, by the attribute's type.
+    #[inline(never)]
+    fn general(&self, op: &Op, at: usize) -> bool {
+        match self.context.attr_at(at) {
+            Attr::Str(s) => match self.on_str(op, Some(at), s) {
+                Some(hit) => hit != op.negate,
+                None => false,
+            },
+            Attr::Num(n) => match self.on_num(&op.test, n) {
+                Some(hit) => hit != op.negate,
+                None => false,
+            },
+            Attr::Bool(b) => match op.test {
+                Test::BoolEq(want) => (want == b) != op.negate,
+                _ => false,
+            },
+            Attr::List(items) => items.iter().any(|e| self.on_element(op, &e)) != op.negate,
+            Attr::Object => false,
+        }
     }
 
     /// A segment or prerequisite op: memoized, out of line (it recurses).
