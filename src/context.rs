@@ -590,19 +590,9 @@ impl Context {
         std::hint::black_box(acc);
     }
 
-    /// The position of attribute `name`, whose process-wide symbol is
-    /// `symbol`: a probe of the context's symbol index (usually one), no
-    /// text compared. A name without a symbol is found by text.
-    #[inline]
-    pub(crate) fn position_of(&self, symbol: u32, name: &[u8]) -> Option<usize> {
-        if symbol == symbols::NO_SYMBOL {
-            return self.find_bytes(name);
-        }
-        self.position_of_symbol(symbol)
-    }
-
     /// The position of the attribute whose name has symbol `symbol` (not
-    /// [`symbols::NO_SYMBOL`]).
+    /// [`symbols::NO_SYMBOL`]): a probe of the context's symbol index
+    /// (usually one), no text compared.
     #[inline]
     pub(crate) fn position_of_symbol(&self, symbol: u32) -> Option<usize> {
         let index = &self.index[..];
@@ -665,7 +655,9 @@ impl Context {
             .ok()
     }
 
-    fn find_bytes(&self, name: &[u8]) -> Option<usize> {
+    /// The position of attribute `name`, found by text: for a name the
+    /// symbol table had no room for.
+    pub(crate) fn position_by_name(&self, name: &[u8]) -> Option<usize> {
         self.entries
             .binary_search_by(|e| {
                 let have = self
@@ -961,15 +953,15 @@ mod tests {
             c.set_number(&format!("attr_{i}"), f64::from(i))
                 .expect("set");
         }
-        let find = |c: &Context, name: &str| c.position_of(symbols::intern(name), name.as_bytes());
+        let find = |c: &Context, name: &str| c.position_of_symbol(symbols::intern(name));
         for i in 0..40 {
             let name = format!("attr_{i}");
             let at = find(&c, &name);
             assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(f64::from(i))));
         }
-        // Another name's symbol is not a match.
+        // A symbol finds its own name's value, not a neighbour's.
         assert_eq!(
-            c.position_of(symbols::intern("attr_1"), b"attr_1")
+            c.position_of_symbol(symbols::intern("attr_1"))
                 .map(|at| c.attr_at(at)),
             Some(Attr::Num(1.0))
         );
@@ -978,9 +970,9 @@ mod tests {
         assert_eq!(find(&c, "attr_3"), None);
         assert!(find(&c, "attr_4").is_some());
         // A name without a symbol (the table was full) is found by text.
-        let at = c.position_of(symbols::NO_SYMBOL, b"attr_7");
+        let at = c.position_by_name(b"attr_7");
         assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(7.0)));
-        assert_eq!(c.position_of(symbols::NO_SYMBOL, b"attr_3"), None);
+        assert_eq!(c.position_by_name(b"attr_3"), None);
     }
 
     #[test]

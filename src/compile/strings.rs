@@ -107,7 +107,7 @@ impl NameIndex {
     /// The id of `name`, if present.
     #[inline]
     pub fn find(&self, name: &str) -> Option<u32> {
-        find_in(&self.names, &self.slots, name)
+        find_in(&self.names, &self.slots, name.as_bytes())
     }
 
     /// The name with id `id`.
@@ -141,17 +141,17 @@ pub fn hash_slots(table: &StrTable) -> Vec<u32> {
 /// Looks `name` up through `slots` built by [`hash_slots`] over `table`.
 /// Bounded by the slot count whatever the slots hold.
 #[inline]
-pub fn find_in(table: &StrTable, slots: &[u32], name: &str) -> Option<u32> {
+pub fn find_in(table: &StrTable, slots: &[u32], name: &[u8]) -> Option<u32> {
     if slots.is_empty() {
         return None;
     }
     let mask = slots.len() - 1;
-    let mut at = (xxh3_64(name.as_bytes()) as usize) & mask;
+    let mut at = (xxh3_64(name) as usize) & mask;
     for _ in 0..slots.len() {
         match slots.get(at).copied().unwrap_or(0) {
             0 => return None,
             id1 => {
-                if table.get(StrId(id1 - 1)) == name {
+                if table.get_bytes(StrId(id1 - 1)) == name {
                     return Some(id1 - 1);
                 }
             }

@@ -483,7 +483,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
             .strings
             .blob_bytes()
             .get(k.start as usize..k.end as usize)?;
-        self.context.position_of(NO_SYMBOL, name)
+        self.context.position_by_name(name)
     }
 
     /// The interned id of the context key ([`NONE`] when it has none or no
@@ -527,40 +527,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// mismatches, the rarer tests) goes through [`Prepared::general`].
     #[inline(always)]
     fn test(&self, op: &Op, depth: u32) -> bool {
-        let rules = self.rules;
-        let blob = rules.strings.blob_bytes();
         match op.test {
             Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
             Test::Exists => self.position(op.attr).is_some(),
-            Test::StrEq(needle) => {
-                self.on_string(op, |at, b| match self.constant_if_reused_bytes(at, b) {
-                    UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
-                    constant => constant == needle.id,
-                })
+            Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
+                self.on_string(op, |at, b| self.needle_test(&op.test, Some(at), b))
             }
-            Test::StrInShort(range) => self.on_string(op, |at, b| {
-                let needles = rules
-                    .derived
-                    .lowered
-                    .needles
-                    .get(range.range())
-                    .unwrap_or(&[]);
-                match self.constant_if_reused_bytes(at, b) {
-                    UNRESOLVED => {
-                        let key = ops::key8(b);
-                        needles.iter().any(|n| n.matches(blob, b, key))
-                    }
-                    constant => needles.iter().any(|n| n.id == constant),
-                }
-            }),
-            Test::StartsWith(needle) => self.on_string(op, |_, b| {
-                let prefix = needle.bytes(blob);
-                b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
-            }),
-            Test::EndsWith(needle) => self.on_string(op, |_, b| {
-                let suffix = needle.bytes(blob);
-                b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
-            }),
             Test::Num(rel, lit) => {
                 let Some(at) = self.position(op.attr) else {
                     return false;
@@ -582,17 +554,53 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// A string test on the attribute's own value: `hit(position, bytes)`
-    /// when it is a string, the general path when it is anything else,
-    /// false when it is missing.
+    /// when it is a string (`None` from it is false, negated or not), the
+    /// general path when it is anything else, false when it is missing.
     #[inline(always)]
-    fn on_string(&self, op: &Op, hit: impl FnOnce(usize, &[u8]) -> bool) -> bool {
+    fn on_string(&self, op: &Op, hit: impl FnOnce(usize, &[u8]) -> Option<bool>) -> bool {
         let Some(at) = self.position(op.attr) else {
             return false;
         };
         match self.context.str_bytes_at(at) {
-            Some(b) => hit(at, b) != op.negate,
+            Some(b) => hit(at, b).is_some_and(|hit| hit != op.negate),
             None => self.general(op, at),
         }
+    }
+
+    /// The tests against a string constant that compare bytes: `==`, a short
+    /// `in` list, `starts_with`, `ends_with` (`None` for any other test).
+    /// `at` is the attribute's position when `b` is its own value, so `==`
+    /// and `in` compare interned ids from the second read on; `None` for an
+    /// array element.
+    #[inline(always)]
+    fn needle_test(&self, test: &Test, at: Option<usize>, b: &[u8]) -> Option<bool> {
+        let rules = self.rules;
+        let blob = rules.strings.blob_bytes();
+        Some(match *test {
+            Test::StrEq(needle) => match self.constant_if_reused(at, b) {
+                UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
+                constant => constant == needle.id,
+            },
+            Test::StrInShort(range) => {
+                let needles = rules.derived.lowered.needles.get(range.range())?;
+                match self.constant_if_reused(at, b) {
+                    UNRESOLVED => {
+                        let key = ops::key8(b);
+                        needles.iter().any(|n| n.matches(blob, b, key))
+                    }
+                    constant => needles.iter().any(|n| n.id == constant),
+                }
+            }
+            Test::StartsWith(needle) => {
+                let prefix = needle.bytes(blob);
+                b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
+            }
+            Test::EndsWith(needle) => {
+                let suffix = needle.bytes(blob);
+                b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
+            }
+            _ => return None,
+        })
     }
 
     /// Any attribute op, by the attribute's type.
@@ -668,24 +676,13 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let blob = rules.strings.blob_bytes();
         let b = s.as_bytes();
         match op.test {
-            Test::StrEq(needle) => Some(match self.constant_if_reused(at, s) {
-                UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
-                constant => constant == needle.id,
-            }),
-            Test::StrInShort(range) => {
-                let needles = rules.derived.lowered.needles.get(range.range())?;
-                Some(match self.constant_if_reused(at, s) {
-                    UNRESOLVED => {
-                        let key = ops::key8(b);
-                        needles.iter().any(|n| n.matches(blob, b, key))
-                    }
-                    constant => needles.iter().any(|n| n.id == constant),
-                })
+            Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
+                self.needle_test(&op.test, at, b)
             }
             Test::StrInLong(range) => {
                 let set = rules.str_sets.get(range.range())?;
                 if let Some(at) = at {
-                    if self.constant(at, s) == NO_CONSTANT {
+                    if self.constant(at, b) == NO_CONSTANT {
                         // Equal to no string of the ruleset: in no list.
                         return Some(false);
                     }
@@ -694,14 +691,6 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     set.binary_search_by(|id| rules.strings.get(*id).cmp(s))
                         .is_ok(),
                 )
-            }
-            Test::StartsWith(needle) => {
-                let prefix = needle.bytes(blob);
-                Some(b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix))
-            }
-            Test::EndsWith(needle) => {
-                let suffix = needle.bytes(blob);
-                Some(b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix))
             }
             Test::ContainsStr(needle, finder) => {
                 Some(match rules.derived.lowered.finders.get(finder as usize) {
@@ -788,31 +777,14 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// The interned constant the attribute at context position `at` (its
-    /// value `s`) equals, once it is read a second time: [`UNRESOLVED`] the
+    /// value `b`) equals, once it is read a second time: [`UNRESOLVED`] the
     /// first time (the caller compares text, so a single check never pays
     /// for hashing), the constant or [`NO_CONSTANT`] from the second time on
     /// (many flags reading one attribute compare integers). Always
     /// [`UNRESOLVED`] for an array element (`at` is `None`).
-    #[inline]
-    fn constant_if_reused(&self, at: Option<usize>, s: &str) -> u32 {
-        let Some(cell) = at.and_then(|at| self.constants.get(at)) else {
-            return UNRESOLVED;
-        };
-        match cell.get() {
-            UNRESOLVED => {
-                cell.set(SEEN_ONCE);
-                UNRESOLVED
-            }
-            SEEN_ONCE => self.constant(at.unwrap_or(usize::MAX), s),
-            known => known,
-        }
-    }
-
-    /// [`Prepared::constant_if_reused`] for the attribute at `at` whose
-    /// value's bytes are `b` (the text is only needed on the second read).
     #[inline(always)]
-    fn constant_if_reused_bytes(&self, at: usize, b: &[u8]) -> u32 {
-        let Some(cell) = self.constants.get(at) else {
+    fn constant_if_reused(&self, at: Option<usize>, b: &[u8]) -> u32 {
+        let Some((at, cell)) = at.and_then(|at| Some((at, self.constants.get(at)?))) else {
             return UNRESOLVED;
         };
         match cell.get() {
@@ -820,17 +792,14 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 cell.set(SEEN_ONCE);
                 UNRESOLVED
             }
-            SEEN_ONCE => match std::str::from_utf8(b) {
-                Ok(s) => self.constant(at, s),
-                Err(_) => UNRESOLVED,
-            },
+            SEEN_ONCE => self.constant(at, b),
             known => known,
         }
     }
 
-    /// The interned constant equal to the string `s` at context position
+    /// The interned constant equal to the string `b` at context position
     /// `at`, or [`NO_CONSTANT`]; looked up once per position.
-    fn constant(&self, at: usize, s: &str) -> u32 {
+    fn constant(&self, at: usize, b: &[u8]) -> u32 {
         let cell = self.constants.get(at);
         if let Some(cell) = cell {
             let known = cell.get();
@@ -841,9 +810,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let rules = self.rules;
         let found = if rules.derived.string_slots.is_empty() {
             // A ruleset without lookup aids: find the constant by scanning.
-            (0..rules.strings.len() as u32).find(|&i| rules.strings.get(StrId(i)) == s)
+            (0..rules.strings.len() as u32).find(|&i| rules.strings.get_bytes(StrId(i)) == b)
         } else {
-            crate::compile::strings::find_in(&rules.strings, &rules.derived.string_slots, s)
+            crate::compile::strings::find_in(&rules.strings, &rules.derived.string_slots, b)
         };
         let found = found.unwrap_or(NO_CONSTANT);
         if let Some(cell) = cell {

@@ -11,7 +11,7 @@
 //! load time, never written, and sit parallel to `Ruleset::code` (op `i` is
 //! instruction `i`, with the same jump targets).
 
-use crate::compile::strings::StrId;
+use crate::compile::strings::{StrId, StrTable};
 use crate::compile::tables::{Atom, Instr, Pred, Range32, Rel, Ruleset};
 
 /// `in` lists up to this long are scanned as needles; longer ones are found
@@ -198,16 +198,9 @@ pub(crate) fn lower(rules: &Ruleset) -> Lowered {
             Targets::None
         } else if count as usize <= SHORT_TARGETS {
             let start = out.target_keys.len() as u32;
-            let names = &rules.keys.names;
             for list in lists {
                 for id in &list.keys {
-                    let bytes = names.get_bytes(StrId(id));
-                    let needle = Needle {
-                        id,
-                        start: names.start(StrId(id)),
-                        len: bytes.len() as u32,
-                        key: key8(bytes),
-                    };
+                    let needle = needle_in(&rules.keys.names, StrId(id));
                     out.target_keys.push((needle, list.variation));
                 }
             }
@@ -223,14 +216,20 @@ pub(crate) fn lower(rules: &Ruleset) -> Lowered {
     out
 }
 
-fn needle(rules: &Ruleset, id: StrId) -> Needle {
-    let bytes = rules.strings.get_bytes(id);
+/// String `id` of `table` as a needle into that table's blob.
+fn needle_in(table: &StrTable, id: StrId) -> Needle {
+    let bytes = table.get_bytes(id);
     Needle {
         id: id.0,
-        start: rules.strings.start(id),
+        start: table.start(id),
         len: bytes.len() as u32,
         key: key8(bytes),
     }
+}
+
+/// A string constant of the ruleset as a needle.
+fn needle(rules: &Ruleset, id: StrId) -> Needle {
+    needle_in(&rules.strings, id)
 }
 
 fn lower_one(
