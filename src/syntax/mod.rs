@@ -39,17 +39,22 @@ impl fmt::Display for SyntaxError {
 
 impl std::error::Error for SyntaxError {}
 
-/// Parses one `.flags` source text.
-pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
-    let tokens = lexer::lex(source).map_err(|errors| {
+/// The tokens of a source text, or its lexical errors as syntax errors.
+pub(crate) fn tokens(source: &str) -> Result<Vec<lexer::Spanned<'_>>, Vec<SyntaxError>> {
+    lexer::lex(source).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| SyntaxError {
                 message: e.kind.to_string(),
                 span: e.span,
             })
-            .collect::<Vec<_>>()
-    })?;
+            .collect()
+    })
+}
+
+/// Parses one `.flags` source text.
+pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
+    let tokens = tokens(source)?;
     // Bound the depth before any tree is built (see `nesting`).
     let too_deep = nesting::check(&tokens);
     if !too_deep.is_empty() {
