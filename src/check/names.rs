@@ -134,17 +134,8 @@ impl<'a> Namespace<'a> {
                         let name = decl.name.name.as_str();
                         if let Some(first) = ns.flag_ids.get(name) {
                             let first = ns.flags.get(first.0 as usize);
-                            let at = first.map(|h| h.file);
-                            let message = duplicate("flag", &decl.name, at, file);
-                            match first {
-                                Some(h) => diags.error_with_label(
-                                    file,
-                                    decl.name.span,
-                                    message,
-                                    first_defined(h.file, h.decl.name.span),
-                                ),
-                                None => diags.error(file, decl.name.span, message),
-                            }
+                            let first = first.map(|h| (h.file, h.decl.name.span));
+                            duplicate(diags, "flag", &decl.name, file, first);
                             ns.duplicate_flags.push(head);
                         } else {
                             let id = FlagId(ns.flags.len() as u32);
@@ -158,17 +149,8 @@ impl<'a> Namespace<'a> {
                         let name = decl.name.name.as_str();
                         if let Some(first) = ns.segment_ids.get(name) {
                             let first = ns.segments.get(first.0 as usize);
-                            let at = first.map(|h| h.file);
-                            let message = duplicate("segment", &decl.name, at, file);
-                            match first {
-                                Some(h) => diags.error_with_label(
-                                    file,
-                                    decl.name.span,
-                                    message,
-                                    first_defined(h.file, h.decl.name.span),
-                                ),
-                                None => diags.error(file, decl.name.span, message),
-                            }
+                            let first = first.map(|h| (h.file, h.decl.name.span));
+                            duplicate(diags, "segment", &decl.name, file, first);
                             ns.duplicate_segments.push(head);
                         } else {
                             let id = SegmentId(ns.segments.len() as u32);
@@ -218,16 +200,30 @@ fn first_defined(file: usize, span: crate::syntax::ast::Span) -> super::Label {
     }
 }
 
-fn duplicate(what: &str, name: &Ident, first_file: Option<usize>, file: usize) -> String {
-    let place = if first_file == Some(file) {
+/// Reports a second definition of `name` (a `what`) in `file`, pointing at
+/// the first one (`first`: its file and span) when it is known.
+fn duplicate(
+    diags: &mut Diags,
+    what: &str,
+    name: &Ident,
+    file: usize,
+    first: Option<(usize, crate::syntax::ast::Span)>,
+) {
+    let place = if first.map(|(f, _)| f) == Some(file) {
         "earlier in this file"
     } else {
         "in another file"
     };
-    format!(
+    let message = format!(
         "duplicate {what} `{}` (first defined {place}); {what} names must be unique across all files",
         name.name
-    )
+    );
+    match first {
+        Some((first_file, span)) => {
+            diags.error_with_label(file, name.span, message, first_defined(first_file, span))
+        }
+        None => diags.error(file, name.span, message),
+    }
 }
 
 /// The JSON type of a variation value, for messages; `None` for `null`.
