@@ -42,15 +42,7 @@ const CONTINUATION: usize = 4;
 pub fn format(source: &str) -> Result<String, Vec<SyntaxError>> {
     let text = source.strip_prefix('\u{feff}').unwrap_or(source);
     crate::syntax::parse(text)?;
-    let tokens = lexer::lex(text).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| SyntaxError {
-                message: e.kind.to_string(),
-                span: e.span,
-            })
-            .collect::<Vec<_>>()
-    })?;
+    let tokens = crate::syntax::tokens(text)?;
     let comments = comments_between(text, &tokens);
     let mut printer = Printer {
         src: text,
@@ -751,49 +743,42 @@ impl<'s> Printer<'s> {
 
     fn json_value(&mut self) -> Result<(), Unexpected> {
         match self.peek() {
-            Some(Token::LBrace) => {
-                self.token(true)?;
-                self.glue = true;
-                let mut first = true;
-                while self.peek() != Some(&Token::RBrace) {
-                    if self.peek().is_none() {
-                        return Err(self.src.len());
-                    }
-                    if !first {
-                        self.put(",", false);
-                    }
-                    first = false;
-                    self.string()?;
-                    self.expect(&Token::Colon, false)?;
-                    self.json()?;
-                    self.skip_comma();
-                }
-                self.glue = true;
-                self.expect(&Token::RBrace, false)
-            }
-            Some(Token::LBracket) => {
-                self.token(true)?;
-                self.glue = true;
-                let mut first = true;
-                while self.peek() != Some(&Token::RBracket) {
-                    if self.peek().is_none() {
-                        return Err(self.src.len());
-                    }
-                    if !first {
-                        self.put(",", false);
-                    }
-                    first = false;
-                    self.json()?;
-                    self.skip_comma();
-                }
-                self.glue = true;
-                self.expect(&Token::RBracket, false)
-            }
+            Some(Token::LBrace) => self.json_items(&Token::RBrace, |p| {
+                p.string()?;
+                p.expect(&Token::Colon, false)?;
+                p.json()
+            }),
+            Some(Token::LBracket) => self.json_items(&Token::RBracket, Self::json),
             Some(Token::Str(_) | Token::Number(_) | Token::True | Token::False | Token::Null) => {
                 self.token(true)
             }
             _ => Err(self.here()),
         }
+    }
+
+    /// The opening bracket, then `item`s separated by `, ` (a trailing comma
+    /// dropped) up to `close`, all on one line.
+    fn json_items(
+        &mut self,
+        close: &Token,
+        mut item: impl FnMut(&mut Self) -> Result<(), Unexpected>,
+    ) -> Result<(), Unexpected> {
+        self.token(true)?;
+        self.glue = true;
+        let mut first = true;
+        while self.peek() != Some(close) {
+            if self.peek().is_none() {
+                return Err(self.src.len());
+            }
+            if !first {
+                self.put(",", false);
+            }
+            first = false;
+            item(self)?;
+            self.skip_comma();
+        }
+        self.glue = true;
+        self.expect(close, false)
     }
 
     /// `split (by ATTR)? { name: P%, ... }`: flat unless a comment is inside.
