@@ -1,24 +1,14 @@
 //! End-to-end tests of the `vexil` binary against SPEC §1–3.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+mod bin;
+use bin::{vexil, write};
 
 use twox_hash::XxHash3_64;
 
 const SPEC_EXAMPLE: &str = include_str!("../corpus/spec/example.flags");
-
-fn vexil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vexil"))
-        .args(args)
-        .output()
-        .expect("the vexil binary runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("temp file is writable");
-    path
-}
 
 fn stdout_json(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)

@@ -6,8 +6,11 @@
 //! worker thread would have, at ten times the sizes that overflowed the stack
 //! before the nesting limits of `vexil::limits`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod bin;
+use bin::{vexil, write};
 
 use vexil::check::{self, Limits, Source};
 use vexil::compile::{self, CompileOptions};
@@ -338,13 +341,6 @@ fn lexer_messages_say_what_was_meant() {
 
 // ---- through the binary ---------------------------------------------------
 
-fn vexil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vexil"))
-        .args(args)
-        .output()
-        .expect("the vexil binary runs")
-}
-
 fn vexil_stdin(args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_vexil"))
@@ -359,12 +355,6 @@ fn vexil_stdin(args: &[&str], stdin: &str) -> Output {
         .expect("stdin takes the input");
     drop(pipe);
     child.wait_with_output().expect("vexil finishes")
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("temp file is writable");
-    path
 }
 
 fn path(p: &Path) -> &str {

@@ -1,23 +1,13 @@
 //! End-to-end tests of `vexil explain`, `inspect`, `fmt`, `lint` and
 //! `--format json`, run through the binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
+
+mod bin;
+use bin::{vexil, write};
 
 const EXAMPLE_FILES: [&str; 5] = ["checkout", "mobile", "platform", "search", "segments"];
-
-fn vexil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vexil"))
-        .args(args)
-        .output()
-        .expect("the vexil binary runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("temp file is writable");
-    path
-}
 
 fn corpus(path: &str) -> String {
     format!("{}/corpus/{path}", env!("CARGO_MANIFEST_DIR"))
