@@ -97,8 +97,9 @@ mod tests {
         );
         assert_eq!(bucket("s", "v"), (xxh3_64(b"s:v") % 10_000) as u32);
         // Either side of each buffer size, and every short length.
+        // Distinct bytes, so a copy to or from the wrong offset shows.
         for n in (0..48).chain([250, 254, 255, 256, 257]) {
-            let value = "v".repeat(n);
+            let value: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
             let joined = format!("s:{value}");
             assert_eq!(
                 bucket("s", &value),
