@@ -622,6 +622,24 @@ impl Context {
         }
     }
 
+    /// The `i`-th attribute's value when it is a string.
+    #[inline]
+    pub(crate) fn str_at(&self, i: usize) -> Option<&str> {
+        match self.entries.get(i)?.value {
+            Slot::Str(s) => self.text.get(s.start as usize..s.end as usize),
+            _ => None,
+        }
+    }
+
+    /// The `i`-th attribute's value when it is a boolean.
+    #[inline]
+    pub(crate) fn bool_at(&self, i: usize) -> Option<bool> {
+        match self.entries.get(i)?.value {
+            Slot::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The `i`-th attribute's value when it is a number.
     #[inline]
     pub(crate) fn num_at(&self, i: usize) -> Option<f64> {

@@ -106,25 +106,26 @@ impl Ruleset {
     /// loader after validation; a ruleset without them evaluates the same,
     /// only slower.
     pub(crate) fn finish(&mut self) {
+        let attr_keys: Vec<AttrKey> = self
+            .attrs
+            .iter()
+            .map(|&name| {
+                let bytes = self.strings.get_bytes(name);
+                let start = self.strings.start(name);
+                AttrKey {
+                    symbol: crate::context::symbols::intern(self.strings.get(name)),
+                    start,
+                    end: start + bytes.len() as u32,
+                }
+            })
+            .collect();
         let mut derived = Derived {
             string_slots: super::strings::hash_slots(&self.strings),
             flag_memo: vec![NONE; self.flags.len()],
             segment_memo: vec![NONE; self.segments.len()],
             memo_len: 0,
-            attr_keys: self
-                .attrs
-                .iter()
-                .map(|&name| {
-                    let bytes = self.strings.get_bytes(name);
-                    let start = self.strings.start(name);
-                    AttrKey {
-                        symbol: crate::context::symbols::intern(self.strings.get(name)),
-                        start,
-                        end: start + bytes.len() as u32,
-                    }
-                })
-                .collect(),
-            lowered: crate::eval::ops::lower(self),
+            lowered: crate::eval::ops::lower(self, &attr_keys),
+            attr_keys,
         };
         for instr in &self.code {
             let slot = match instr.atom {

@@ -442,6 +442,36 @@ impl<'r, 'c> Prepared<'r, 'c> {
         self.position(id).map(|at| self.context.attr_at(at))
     }
 
+    /// Where the attribute `op` reads is in the context: [`Prepared::position`]
+    /// with the name's symbol taken from the op (no detour through the
+    /// ruleset's attribute table).
+    #[inline(always)]
+    fn locate(&self, op: &Op) -> Option<usize> {
+        let Some(cell) = self.slots.get(op.attr as usize) else {
+            return self.find(op.attr, op.symbol);
+        };
+        let known = cell.get();
+        if known < SLOT_MISSING {
+            return Some(usize::from(known));
+        }
+        if known == SLOT_MISSING {
+            return None;
+        }
+        let found = self.find(op.attr, op.symbol);
+        cache_position(cell, found);
+        found
+    }
+
+    /// Finds attribute `id`, whose name has symbol `symbol`, in the context.
+    #[inline(always)]
+    fn find(&self, id: u32, symbol: u32) -> Option<usize> {
+        if symbol != NO_SYMBOL {
+            self.context.position_of_symbol(symbol)
+        } else {
+            self.look_up(id)
+        }
+    }
+
     /// Where attribute `id` is in the context, found on first use.
     #[inline(always)]
     fn position(&self, id: u32) -> Option<usize> {
@@ -462,12 +492,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn resolve(&self, cell: &Cell<u8>, id: u32) -> Option<usize> {
         let found = self.look_up(id);
-        match found {
-            None => cell.set(SLOT_MISSING),
-            Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
-            // Too far into a huge context to cache: looked up each time.
-            Some(_) => {}
-        }
+        cache_position(cell, found);
         found
     }
 
@@ -504,6 +529,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// Runs a condition program from `entry`.
+    #[inline(always)]
     fn run(&self, entry: u32, depth: u32) -> bool {
         let ops = &self.rules.derived.lowered.ops;
         let mut pc = entry;
@@ -522,19 +548,36 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    /// One op: a dense match on the lowered test; the common ones read the
-    /// attribute as the type they expect, everything else (arrays, type
-    /// mismatches, the rarer tests) goes through [`Prepared::general`].
+    /// One op: a dense match on the lowered test; each common test reads
+    /// the attribute as the type it expects and compares in place (one
+    /// dispatch per op), everything else (arrays, type mismatches, the rarer
+    /// tests) goes through [`Prepared::general`].
     #[inline(always)]
     fn test(&self, op: &Op, depth: u32) -> bool {
+        let blob = self.rules.strings.blob_bytes();
         match op.test {
-            Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
-            Test::Exists => self.position(op.attr).is_some(),
-            Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
-                self.on_string(op, |at, b| self.needle_test(&op.test, Some(at), b))
-            }
+            Test::StrEq(needle) => match self.string_of(op) {
+                Read::Str(at, b) => self.str_eq(needle, Some(at), b) != op.negate,
+                Read::Other(at) => self.general(op, at),
+                Read::Missing => false,
+            },
+            Test::StrInShort(range) => match self.string_of(op) {
+                Read::Str(at, b) => self.str_in_short(range, Some(at), b) != op.negate,
+                Read::Other(at) => self.general(op, at),
+                Read::Missing => false,
+            },
+            Test::StartsWith(needle) => match self.string_of(op) {
+                Read::Str(_, b) => starts_with(blob, needle, b) != op.negate,
+                Read::Other(at) => self.general(op, at),
+                Read::Missing => false,
+            },
+            Test::EndsWith(needle) => match self.string_of(op) {
+                Read::Str(_, b) => ends_with(blob, needle, b) != op.negate,
+                Read::Other(at) => self.general(op, at),
+                Read::Missing => false,
+            },
             Test::Num(rel, lit) => {
-                let Some(at) = self.position(op.attr) else {
+                let Some(at) = self.locate(op) else {
                     return false;
                 };
                 match self.context.num_at(at) {
@@ -546,59 +589,93 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     None => self.general(op, at),
                 }
             }
-            _ => match self.position(op.attr) {
+            Test::BoolEq(want) => {
+                let Some(at) = self.locate(op) else {
+                    return false;
+                };
+                match self.context.bool_at(at) {
+                    Some(b) => (b == want) != op.negate,
+                    None => self.general(op, at),
+                }
+            }
+            Test::Semver(rel, i) => {
+                let Some(at) = self.locate(op) else {
+                    return false;
+                };
+                match self.context.str_at(at) {
+                    Some(s) => self.semver(op.attr, rel, i, Some(at), s) == Some(!op.negate),
+                    None => self.general(op, at),
+                }
+            }
+            Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
+            Test::Exists => self.locate(op).is_some(),
+            _ => match self.locate(op) {
                 Some(at) => self.general(op, at),
                 None => false,
             },
         }
     }
 
-    /// A string test on the attribute's own value: `hit(position, bytes)`
-    /// when it is a string (`None` from it is false, negated or not), the
-    /// general path when it is anything else, false when it is missing.
+    /// The attribute `op` reads, as the string test wants it.
     #[inline(always)]
-    fn on_string(&self, op: &Op, hit: impl FnOnce(usize, &[u8]) -> Option<bool>) -> bool {
-        let Some(at) = self.position(op.attr) else {
-            return false;
+    fn string_of(&self, op: &Op) -> Read<'c> {
+        let Some(at) = self.locate(op) else {
+            return Read::Missing;
         };
         match self.context.str_bytes_at(at) {
-            Some(b) => hit(at, b).is_some_and(|hit| hit != op.negate),
-            None => self.general(op, at),
+            Some(b) => Read::Str(at, b),
+            None => Read::Other(at),
         }
     }
 
-    /// The tests against a string constant that compare bytes: `==`, a short
-    /// `in` list, `starts_with`, `ends_with` (`None` for any other test).
-    /// `at` is the attribute's position when `b` is its own value, so `==`
-    /// and `in` compare interned ids from the second read on; `None` for an
-    /// array element.
+    /// `==` a string constant. `at` is the attribute's position when `b` is
+    /// its own value, so the comparison is of interned ids from the second
+    /// read on; `None` for an array element.
     #[inline(always)]
-    fn needle_test(&self, test: &Test, at: Option<usize>, b: &[u8]) -> Option<bool> {
+    fn str_eq(&self, needle: ops::Needle, at: Option<usize>, b: &[u8]) -> bool {
+        match self.constant_if_reused(at, b) {
+            UNRESOLVED => needle.matches(self.rules.strings.blob_bytes(), b, ops::key8(b)),
+            constant => constant == needle.id,
+        }
+    }
+
+    /// `in` a short list (needles `range`); `at` as for [`Prepared::str_eq`].
+    #[inline(always)]
+    fn str_in_short(&self, range: Range32, at: Option<usize>, b: &[u8]) -> bool {
         let rules = self.rules;
-        let blob = rules.strings.blob_bytes();
+        let Some(needles) = rules.derived.lowered.needles.get(range.range()) else {
+            return false;
+        };
+        match self.constant_if_reused(at, b) {
+            UNRESOLVED => {
+                let blob = rules.strings.blob_bytes();
+                let key = ops::key8(b);
+                needles.iter().any(|n| n.matches(blob, b, key))
+            }
+            constant => needles.iter().any(|n| n.id == constant),
+        }
+    }
+
+    /// A semver compare of `s` (attribute `attr`'s value when `at` is its
+    /// position, parsed once per [`Prepared`] then; an array element when
+    /// `at` is `None`); `None` when `s` is not a version.
+    #[inline]
+    fn semver(&self, attr: u32, rel: Rel, i: u32, at: Option<usize>, s: &'c str) -> Option<bool> {
+        let version = self.parsed(&self.version, attr, at, s, semver::parse)?;
+        let lit = self.rules.versions.get(i as usize)?;
+        Some(rel.holds(version.precedence(&lit.as_ref())))
+    }
+
+    /// The tests against a string constant that compare bytes: `==`, a short
+    /// `in` list, `starts_with`, `ends_with` (`None` for any other test), for
+    /// the general path; `at` as for [`Prepared::str_eq`].
+    fn needle_test(&self, test: &Test, at: Option<usize>, b: &[u8]) -> Option<bool> {
+        let blob = self.rules.strings.blob_bytes();
         Some(match *test {
-            Test::StrEq(needle) => match self.constant_if_reused(at, b) {
-                UNRESOLVED => needle.matches(blob, b, ops::key8(b)),
-                constant => constant == needle.id,
-            },
-            Test::StrInShort(range) => {
-                let needles = rules.derived.lowered.needles.get(range.range())?;
-                match self.constant_if_reused(at, b) {
-                    UNRESOLVED => {
-                        let key = ops::key8(b);
-                        needles.iter().any(|n| n.matches(blob, b, key))
-                    }
-                    constant => needles.iter().any(|n| n.id == constant),
-                }
-            }
-            Test::StartsWith(needle) => {
-                let prefix = needle.bytes(blob);
-                b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
-            }
-            Test::EndsWith(needle) => {
-                let suffix = needle.bytes(blob);
-                b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
-            }
+            Test::StrEq(needle) => self.str_eq(needle, at, b),
+            Test::StrInShort(range) => self.str_in_short(range, at, b),
+            Test::StartsWith(needle) => starts_with(blob, needle, b),
+            Test::EndsWith(needle) => ends_with(blob, needle, b),
             _ => return None,
         })
     }
@@ -698,11 +775,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     None => contains(b, needle.bytes(blob)),
                 })
             }
-            Test::Semver(rel, i) => {
-                let version = self.parsed(&self.version, op.attr, at, s, semver::parse)?;
-                let lit = rules.versions.get(i as usize)?;
-                Some(rel.holds(version.precedence(&lit.as_ref())))
-            }
+            Test::Semver(rel, i) => self.semver(op.attr, rel, i, at, s),
             Test::Date(rel, i) => {
                 let instant = self.parsed(&self.instant, op.attr, at, s, date::parse_rfc3339)?;
                 Some(rel.holds(instant.cmp(rules.instants.get(i as usize)?)))
@@ -838,6 +911,41 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
         segment.entry != NONE && self.run(segment.entry, depth)
     }
+}
+
+/// Remembers in `cell` where an attribute was found.
+#[inline(always)]
+fn cache_position(cell: &Cell<u8>, found: Option<usize>) {
+    match found {
+        None => cell.set(SLOT_MISSING),
+        Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
+        // Too far into a huge context to cache: looked up each time.
+        Some(_) => {}
+    }
+}
+
+/// What an op finds when it reads its attribute as a string.
+enum Read<'c> {
+    /// A string: its position in the context and its bytes.
+    Str(usize, &'c [u8]),
+    /// Something else, at this position.
+    Other(usize),
+    /// The context does not have it.
+    Missing,
+}
+
+/// Whether `b` starts with `needle`.
+#[inline(always)]
+fn starts_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
+    let prefix = needle.bytes(blob);
+    b.len() >= prefix.len() && same_bytes(&b[..prefix.len()], prefix)
+}
+
+/// Whether `b` ends with `needle`.
+#[inline(always)]
+fn ends_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
+    let suffix = needle.bytes(blob);
+    b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
 }
 
 /// Whether `needle` occurs in `haystack` (the empty needle always does):

@@ -12,7 +12,8 @@
 //! instruction `i`, with the same jump targets).
 
 use crate::compile::strings::{StrId, StrTable};
-use crate::compile::tables::{Atom, Instr, Pred, Range32, Rel, Ruleset};
+use crate::compile::tables::{Atom, AttrKey, Instr, Pred, Range32, Rel, Ruleset};
+use crate::context::symbols::NO_SYMBOL;
 
 /// `in` lists up to this long are scanned as needles; longer ones are found
 /// through the ruleset's constant index.
@@ -138,6 +139,10 @@ pub(crate) struct Op {
     pub(crate) test: Test,
     /// The attribute it reads (unused by segments and prerequisites).
     pub(crate) attr: u32,
+    /// The process-wide symbol of that attribute's name
+    /// (`crate::context::symbols`), or `NO_SYMBOL`: the context is probed
+    /// with it directly.
+    pub(crate) symbol: u32,
     /// `!=` / `not in`.
     pub(crate) negate: bool,
     /// Next op when the test holds (or a `JUMP_*` target).
@@ -178,8 +183,9 @@ pub(crate) struct Lowered {
     pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
-/// Lowers every instruction of `rules.code`.
-pub(crate) fn lower(rules: &Ruleset) -> Lowered {
+/// Lowers every instruction of `rules.code`; `attr_keys` are the
+/// ruleset's attributes as evaluation finds them.
+pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     let mut out = Lowered {
         ops: Vec::with_capacity(rules.code.len()),
         needles: Vec::new(),
@@ -188,7 +194,10 @@ pub(crate) fn lower(rules: &Ruleset) -> Lowered {
         finders: Vec::new(),
     };
     for instr in &rules.code {
-        let op = lower_one(rules, instr, &mut out.needles, &mut out.finders);
+        let mut op = lower_one(rules, instr, &mut out.needles, &mut out.finders);
+        op.symbol = attr_keys
+            .get(op.attr as usize)
+            .map_or(NO_SYMBOL, |k| k.symbol);
         out.ops.push(op);
     }
     for flag in &rules.flags {
@@ -280,6 +289,7 @@ fn lower_one(
     Op {
         test,
         attr,
+        symbol: NO_SYMBOL,
         negate,
         on_true: instr.on_true,
         on_false: instr.on_false,
