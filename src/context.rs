@@ -640,6 +640,32 @@ impl Context {
         }
     }
 
+    /// Whether the `i`-th attribute is an array with a string element for
+    /// which `hit` holds (`None` when it is not an array).
+    #[inline]
+    pub(crate) fn any_str_element_at(
+        &self,
+        i: usize,
+        mut hit: impl FnMut(&[u8]) -> bool,
+    ) -> Option<bool> {
+        let Slot::List(range) = self.entries.get(i)?.value else {
+            return None;
+        };
+        let slots = self
+            .elements
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or(&[]);
+        let text = self.text.as_bytes();
+        Some(slots.iter().any(|slot| {
+            match *slot {
+                Slot::Str(s) => text
+                    .get(s.start as usize..s.end as usize)
+                    .is_some_and(&mut hit),
+                _ => false,
+            }
+        }))
+    }
+
     /// The `i`-th attribute's value when it is a number.
     #[inline]
     pub(crate) fn num_at(&self, i: usize) -> Option<f64> {

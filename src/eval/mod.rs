@@ -330,8 +330,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Some(Targets::None) => None,
             // Once the key is interned (`all` does it first), a bitmap
             // probe is cheaper than comparing texts.
-            Some(Targets::Short(range)) if self.key.get() == KEY_UNRESOLVED => {
+            Some(Targets::Short(range, lengths)) if self.key.get() == KEY_UNRESOLVED => {
                 let key = self.context.key_bytes()?;
+                if lengths & ops::length_bit(key.len()) == 0 {
+                    return None;
+                }
                 let word = ops::key8(key);
                 let blob = rules.keys.names.blob_bytes();
                 lowered
@@ -341,7 +344,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     .find(|(needle, _)| needle.matches(blob, key, word))
                     .map(|&(_, variation)| variation)
             }
-            Some(Targets::Short(_) | Targets::Interned) | None => {
+            Some(Targets::Short(..) | Targets::Interned) | None => {
                 let key = self.key_id();
                 if key == NONE {
                     return None;
@@ -604,6 +607,17 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 };
                 match self.context.str_at(at) {
                     Some(s) => self.semver(op.attr, rel, i, Some(at), s) == Some(!op.negate),
+                    None => self.general(op, at),
+                }
+            }
+            Test::ContainsStr(needle, _) => {
+                let Some(at) = self.locate(op) else {
+                    return false;
+                };
+                let element = |b: &[u8]| needle.matches(blob, b, ops::key8(b));
+                match self.context.any_str_element_at(at, element) {
+                    Some(hit) => hit != op.negate,
+                    // A string (a substring search) or anything else.
                     None => self.general(op, at),
                 }
             }

@@ -156,13 +156,22 @@ pub(crate) struct Op {
 /// interning the key first.
 pub(crate) const SHORT_TARGETS: usize = 16;
 
+/// A text length as one bit of a `u64` (lengths of 63 bytes and more share
+/// the top bit), to rule out a whole list of needles in one test.
+#[inline(always)]
+pub(crate) fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 /// How a flag's individual targets are tested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Targets {
     /// The flag has none.
     None,
-    /// A few keys: a range of `Lowered::target_keys`, in list order.
-    Short(Range32),
+    /// A few keys: a range of `Lowered::target_keys`, in list order, and
+    /// the [`length_bit`]s of their lengths (a key of no listed length is
+    /// in no list, which is one test).
+    Short(Range32, u64),
     /// Many keys: intern the context key, probe each list's bitmap.
     Interned,
 }
@@ -207,16 +216,19 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
             Targets::None
         } else if count as usize <= SHORT_TARGETS {
             let start = out.target_keys.len() as u32;
+            let mut lengths = 0u64;
             for list in lists {
                 for id in &list.keys {
                     let needle = needle_in(&rules.keys.names, StrId(id));
+                    lengths |= length_bit(needle.len as usize);
                     out.target_keys.push((needle, list.variation));
                 }
             }
-            Targets::Short(Range32 {
+            let range = Range32 {
                 start,
                 len: out.target_keys.len() as u32 - start,
-            })
+            };
+            Targets::Short(range, lengths)
         } else {
             Targets::Interned
         };

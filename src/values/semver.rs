@@ -162,45 +162,50 @@ pub fn parse(text: &str) -> Option<VersionRef<'_>> {
 #[inline]
 fn parse_plain(text: &str) -> Option<VersionRef<'_>> {
     let bytes = text.as_bytes();
-    let mut parts = [0u64; 3];
-    let mut part = 0;
-    let mut digits = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                if digits == 18 || (digits == 1 && parts[part] == 0) {
-                    return None;
-                }
-                parts[part] = parts[part] * 10 + u64::from(b - b'0');
-                digits += 1;
-            }
-            b'.' if digits > 0 && part < 2 => {
-                part += 1;
-                digits = 0;
-            }
-            b'-' | b'+' if digits > 0 => {
-                let pre = if b == b'-' {
-                    pre_release(text.get(i + 1..)?)?
-                } else {
-                    build(text.get(i + 1..)?)?;
-                    ""
-                };
-                return Some(VersionRef {
-                    major: parts[0],
-                    minor: parts[1],
-                    patch: parts[2],
-                    pre,
-                });
-            }
-            _ => return None,
+    let (major, mut i) = plain_number(bytes, 0)?;
+    let (mut minor, mut patch) = (0, 0);
+    if bytes.get(i) == Some(&b'.') {
+        (minor, i) = plain_number(bytes, i + 1)?;
+        if bytes.get(i) == Some(&b'.') {
+            (patch, i) = plain_number(bytes, i + 1)?;
         }
     }
-    (digits > 0).then_some(VersionRef {
-        major: parts[0],
-        minor: parts[1],
-        patch: parts[2],
-        pre: "",
+    let pre = match bytes.get(i) {
+        None => "",
+        Some(b'-') => pre_release(text.get(i + 1..)?)?,
+        Some(b'+') => {
+            build(text.get(i + 1..)?)?;
+            ""
+        }
+        Some(_) => return None,
+    };
+    Some(VersionRef {
+        major,
+        minor,
+        patch,
+        pre,
     })
+}
+
+/// The digits of `bytes` from `start`: their value and where they end, or
+/// `None` when there are none, more than 18 (left to the general parser's
+/// overflow check) or a leading zero.
+#[inline(always)]
+fn plain_number(bytes: &[u8], start: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut i = start;
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Wraps only past 19 digits, which are refused below.
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        i += 1;
+    }
+    let digits = i - start;
+    let leading_zero = digits > 1 && bytes.get(start) == Some(&b'0');
+    (digits > 0 && digits <= 18 && !leading_zero).then_some((value, i))
 }
 
 /// The pre-release text of `PRE[+BUILD]` in one pass: dot-separated
