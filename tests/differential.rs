@@ -1509,4 +1509,25 @@ flag tags {{
         });
         assert!(hit, "{flag} never matched");
     }
+    // Short target lists rule a key out by its length first; lengths of 63
+    // bytes and more share one bit, so keys of 65 and 70 bytes must still be
+    // compared in full against the 64-byte one.
+    let long = |n: usize| format!("{}{}", "k".repeat(n - 3), n % 1000 + 100);
+    let listed = [5usize, 62, 63, 64];
+    let list = listed
+        .iter()
+        .map(|&n| format!("\"{}\"", long(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let f = fixed(&format!(
+        "flag lengths {{ target on [{list}] default off }}"
+    ));
+    let mut hits = 0;
+    for n in [4usize, 5, 6, 61, 62, 63, 64, 65, 70] {
+        for key in [long(n), "x".repeat(n)] {
+            let reason = f.eval("lengths", &json!({ "key": key })).2;
+            hits += usize::from(reason == Reason::TargetingMatch);
+        }
+    }
+    assert_eq!(hits, listed.len());
 }
