@@ -8,7 +8,8 @@
 //!
 //! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
 //! `prepared` = the typical flag on contexts bound once,
-//! `many` = all 500 flags of benchmark (c)), the number
+//! `many` = all 500 flags of benchmark (c), or `part:NAME` = one piece of
+//! the peer flag alone in a flag of its own, see [`PARTS`]), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
 
@@ -26,7 +27,15 @@ fn main() {
         .get(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let part = workload.strip_prefix("part:").map(|name| {
+        PARTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, body)| format!("flag {} {{ variations {{ on: true, off: false }} default off salt \"bench-flag\" {body} }}", data::PEER_KEY))
+            .expect("a part named in PARTS")
+    });
     let ruleset = match workload {
+        _ if part.is_some() => data::compile("part.flags", part.clone().unwrap_or_default()),
         "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
         // Benchmarks (a) and (c) of docs/benchmarks.md.
         "typical" | "prepared" => data::compile("typical.flags", data::TYPICAL.to_string()),
@@ -35,6 +44,7 @@ fn main() {
     };
     let contexts = match workload {
         "typical" | "many" | "prepared" => data::contexts(contexts, 1),
+        _ if part.is_some() => data::peer_contexts(contexts, 0, 60),
         "alone" => data::peer_contexts(contexts, 0, 60),
         _ => data::peer_contexts(contexts, 6, 60),
     };
@@ -88,3 +98,41 @@ fn main() {
     let ns = start.elapsed().as_nanos() as f64 / evals as f64;
     println!("{workload}: {ns:.1} ns per iteration ({served})");
 }
+
+/// The peer flag (benches/peers/flag.flags) taken apart: each piece alone in
+/// a flag with a default, so the difference of two pieces' instruction
+/// counts is what that piece costs a check (`none` is the fixed cost of one).
+const PARTS: &[(&str, &str)] = &[
+    ("none", ""),
+    ("rollout", "rollout split { on: 50%, off: 50% }"),
+    (
+        "targets",
+        r#"target on ["user-1", "user-2", "user-3", "user-4", "user-5", "user-6", "user-7", "user-8", "user-9", "user-10"]"#,
+    ),
+    (
+        "country",
+        r#"rule "country" if country in ["IS", "LU", "MT", "LI", "MC"] => on"#,
+    ),
+    (
+        "corp",
+        r#"rule "corp" if email ends_with "@example-corp.com" => on"#,
+    ),
+    (
+        "new-app",
+        r#"rule "new-app" if app_version > semver("5.0.0") => on"#,
+    ),
+    ("senior", r#"rule "senior" if age > 90 => on"#),
+    (
+        "ent-plan",
+        r#"rule "ent-plan" if plan starts_with "enterprise-" => on"#,
+    ),
+    (
+        "region",
+        r#"rule "region" if region not in ["eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-northeast"] => on"#,
+    ),
+    (
+        "vip",
+        r#"rule "vip" if tags contains "vip-internal" and score < 3 => on"#,
+    ),
+    ("beta", r#"rule "beta" if beta == true => on"#),
+];
