@@ -99,6 +99,9 @@ pub struct Derived {
     pub(crate) attr_keys: Vec<AttrKey>,
     /// The condition programs lowered to dense opcodes (`crate::eval::ops`).
     pub(crate) lowered: crate::eval::ops::Lowered,
+    /// Each variation's name, parallel to `Ruleset::variations`, ready to
+    /// hand out in a `Detail` without slicing the string table.
+    pub(crate) variation_names: Vec<Box<str>>,
 }
 
 impl Ruleset {
@@ -126,6 +129,11 @@ impl Ruleset {
             memo_len: 0,
             lowered: crate::eval::ops::lower(self, &attr_keys),
             attr_keys,
+            variation_names: self
+                .variations
+                .iter()
+                .map(|v| self.strings.get(v.name).into())
+                .collect(),
         };
         for instr in &self.code {
             let slot = match instr.atom {
@@ -296,16 +304,19 @@ pub enum Rel {
 
 impl Rel {
     /// Whether the relation holds given how the attribute compares to the literal.
-    #[inline]
+    ///
+    /// Branch-free: each relation is the set of orderings it accepts, one
+    /// bit each (`Less` bit 0, `Equal` bit 1, `Greater` bit 2).
+    #[inline(always)]
     pub fn holds(self, o: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            Rel::Eq => o == Equal,
-            Rel::Lt => o == Less,
-            Rel::Le => o != Greater,
-            Rel::Gt => o == Greater,
-            Rel::Ge => o != Less,
-        }
+        let accepts: u8 = match self {
+            Rel::Eq => 0b010,
+            Rel::Lt => 0b001,
+            Rel::Le => 0b011,
+            Rel::Gt => 0b100,
+            Rel::Ge => 0b110,
+        };
+        accepts >> (o as i8 + 1) & 1 != 0
     }
 }
 
@@ -338,4 +349,30 @@ pub enum Pred {
     EndsWith(StrId),
     /// Unanchored regex match (index into `regexes`).
     Matches(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rel;
+    use std::cmp::Ordering::{self, *};
+
+    #[test]
+    fn relations_accept_exactly_their_orderings() {
+        let reference = |rel: Rel, o: Ordering| match rel {
+            Rel::Eq => o.is_eq(),
+            Rel::Lt => o.is_lt(),
+            Rel::Le => o.is_le(),
+            Rel::Gt => o.is_gt(),
+            Rel::Ge => o.is_ge(),
+        };
+        let mut accepted = 0;
+        for rel in [Rel::Eq, Rel::Lt, Rel::Le, Rel::Gt, Rel::Ge] {
+            for o in [Less, Equal, Greater] {
+                assert_eq!(rel.holds(o), reference(rel, o), "{rel:?} {o:?}");
+                accepted += usize::from(rel.holds(o));
+            }
+        }
+        // 1 + 1 + 2 + 1 + 2 orderings accepted.
+        assert_eq!(accepted, 7);
+    }
 }

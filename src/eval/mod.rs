@@ -242,19 +242,20 @@ impl<'r, 'c> Prepared<'r, 'c> {
             return Detail::not_found();
         };
         let decision = self.decide(flag.0, row, 0);
-        let variation = self
-            .rules
-            .variations
-            .get(row.variations.start as usize + decision.variation as usize);
-        match variation {
-            Some(v) => Detail {
+        let at = row.variations.start as usize + decision.variation as usize;
+        let rules = self.rules;
+        match (
+            rules.variations.get(at),
+            rules.derived.variation_names.get(at),
+        ) {
+            (Some(v), Some(name)) => Detail {
                 value: Some(&v.value),
-                variation: Some(self.rules.strings.get(v.name)),
+                variation: Some(name),
                 reason: decision.reason,
                 matched: decision.matched,
                 error: None,
             },
-            None => Detail::not_found(),
+            _ => Detail::not_found(),
         }
     }
 
