@@ -8,6 +8,21 @@
 //! interned in [`NameIndex`]es; key lists are `roaring` bitmaps over interned
 //! key ids. The snapshot format (`crate::snapshot`) writes these arrays as
 //! they are, which is why they are plain data.
+//!
+//! This module owns [`Ruleset`]. Its tables are private; builders (the
+//! linker, the snapshot decoder, a patch, test fixtures) fill a plain
+//! [`Tables`] and make a `Ruleset` through the one validated constructor,
+//! [`Ruleset::from_tables`]: it runs `super::validate` (every index and
+//! range in bounds, jumps strictly forward, sets sorted, no reference
+//! cycles), compiles or checks the regexes, and computes the lookup aids.
+//! So a `Ruleset` never holds an out-of-range index, and the accessors
+//! below trust it: they index directly, with a `debug_assert!` that names
+//! the invariant validation vouched for, and a panic (never a silently
+//! wrong answer) should it not hold. Only what comes from outside is
+//! checked on use: a `FlagRef` a caller passes goes through
+//! [`Ruleset::flag_checked`]. The validation lives in its own module beside
+//! this one, not in `crate::snapshot`, because the invariants are the
+//! tables' own: link output is held to them as much as decoded bytes.
 
 use roaring::RoaringBitmap;
 
@@ -96,10 +111,10 @@ pub(crate) enum Regexes {
 
 /// The compiled form of a set of flags and segments.
 ///
-/// Made only by [`Ruleset::from_tables`], so every index one table holds
-/// into another is in range, every jump goes forward inside the code, and
-/// references are acyclic; the accessors below rely on that and index
-/// directly.
+/// Made only by `Ruleset::from_tables` (crate-internal), so every index one
+/// table holds into another is in range, every jump goes forward inside the
+/// code, and references are acyclic; the accessors below rely on that and
+/// index directly.
 #[derive(Debug, Clone)]
 pub struct Ruleset {
     /// The validated tables.
