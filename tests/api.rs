@@ -94,6 +94,31 @@ fn compile_and_evaluate_from_the_crate_root() {
     assert_eq!(keys, ["banner", "new-checkout"]);
 }
 
+/// A `FlagRef` is only meaningful for the ruleset that found it; one from
+/// another ruleset with more flags answers "not found" (it must never index
+/// past this ruleset's flags), and one that happens to be in range answers
+/// for whatever flag has that position.
+#[test]
+fn a_flag_ref_from_a_larger_ruleset_is_not_found_not_a_panic() {
+    let many: String = (0..20)
+        .map(|i| format!("flag f{i} {{ default on }}\n"))
+        .collect();
+    let larger = ruleset(&many);
+    let far: FlagRef = larger.flag("f19").expect("found");
+    let small = ruleset(RULES);
+    assert_eq!(small.flag_count(), 2);
+    let alice = Context::with_key("alice");
+    let detail = small.prepare(&alice).detail_of(far);
+    assert_eq!(
+        (detail.reason, detail.error, detail.value),
+        (Reason::Error, Some(ErrorCode::FlagNotFound), None)
+    );
+    // In range: it is that position's flag here.
+    let first = larger.flag("f0").expect("found");
+    let here = small.prepare(&alice).detail_of(first);
+    assert_eq!(here.variation, Some("on"), "new-checkout targets alice");
+}
+
 #[test]
 fn contexts_from_json_and_their_errors() {
     let user = Context::from_json_str(r#"{"key":"alice","plan":"pro","age":42}"#)

@@ -32,14 +32,32 @@ pub enum LinkError {
     /// A ruleset cannot be unlinked (an index out of range, a jump out of its program).
     #[error("the ruleset cannot be split into units: {0}")]
     Malformed(String),
+    /// The linked tables fail validation (a unit names a variation, an
+    /// attribute or a jump that does not exist; only for units not made by
+    /// the compiler).
+    #[error("the linked tables are invalid: {0}")]
+    Invalid(String),
 }
 
-/// Lays units out into decision tables, with `keys` as the key table.
+/// Lays units out into decision tables, with `keys` as the key table, and
+/// validates them ([`Ruleset::from_tables`]).
 pub fn link(
     flags: &[FlagUnit],
     segments: &[SegmentUnit],
     keys: NameIndex,
 ) -> Result<Ruleset, LinkError> {
+    let (tables, regexes) = link_tables(flags, segments, keys)?;
+    Ruleset::from_tables(tables, Regexes::Compiled(regexes))
+        .map_err(|e| LinkError::Invalid(e.to_string()))
+}
+
+/// Lays units out into decision tables, not yet validated, with the
+/// compiled regexes (one per entry of [`Tables::regexes`]).
+pub(crate) fn link_tables(
+    flags: &[FlagUnit],
+    segments: &[SegmentUnit],
+    keys: NameIndex,
+) -> Result<(Tables, Vec<regex::Regex>), LinkError> {
     let mut flag_ids = HashMap::with_capacity(flags.len());
     for (i, f) in flags.iter().enumerate() {
         if flag_ids.insert(f.key.as_str(), i as u32).is_some() {
@@ -53,7 +71,8 @@ pub fn link(
         }
     }
     let mut linker = Linker {
-        out: Ruleset::default(),
+        out: Tables::default(),
+        regexes: Vec::new(),
         interned: BTreeMap::new(),
         attr_ids: BTreeMap::new(),
         flag_ids,
@@ -68,12 +87,13 @@ pub fn link(
     for segment in segments {
         linker.segment(segment)?;
     }
-    linker.out.finish();
-    Ok(linker.out)
+    Ok((linker.out, linker.regexes))
 }
 
 struct Linker<'u> {
-    out: Ruleset,
+    out: Tables,
+    /// The compiled regexes, parallel to `out.regexes`.
+    regexes: Vec<regex::Regex>,
     interned: BTreeMap<&'u str, StrId>,
     attr_ids: BTreeMap<&'u str, u32>,
     flag_ids: HashMap<&'u str, u32>,
@@ -305,7 +325,8 @@ impl<'u> Linker<'u> {
             UnitPred::EndsWith(s) => Pred::EndsWith(self.intern(s)),
             UnitPred::Matches(Pattern(re)) => {
                 let pattern = self.intern(re.as_str());
-                self.out.regexes.push((pattern, re.clone()));
+                self.out.regexes.push(pattern);
+                self.regexes.push(re.clone());
                 Pred::Matches(self.out.regexes.len() as u32 - 1)
             }
         }
@@ -324,8 +345,12 @@ fn code_attrs<'u>(code: &'u [UnitInstr], names: &mut BTreeSet<&'u str>) {
 }
 
 /// Splits a ruleset back into units (and its key table).
-pub fn unlink(rs: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), LinkError> {
-    let u = Unlinker { rs };
+pub fn unlink(ruleset: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), LinkError> {
+    let rs = ruleset.tables();
+    let u = Unlinker {
+        rs,
+        regexes: ruleset.compiled_regexes(),
+    };
     let flags = (0..rs.flags.len())
         .map(|i| u.flag(i))
         .collect::<Result<_, _>>()?;
@@ -336,7 +361,9 @@ pub fn unlink(rs: &Ruleset) -> Result<(Vec<FlagUnit>, Vec<SegmentUnit>), LinkErr
 }
 
 struct Unlinker<'r> {
-    rs: &'r Ruleset,
+    rs: &'r Tables,
+    /// The compiled regexes, parallel to `rs.regexes`.
+    regexes: &'r [regex::Regex],
 }
 
 fn malformed(what: &str) -> LinkError {
@@ -554,9 +581,9 @@ impl Unlinker<'_> {
             Pred::StartsWith(s) => UnitPred::StartsWith(self.str(s)),
             Pred::EndsWith(s) => UnitPred::EndsWith(self.str(s)),
             Pred::Matches(i) => UnitPred::Matches(Pattern(
-                rs.regexes
+                self.regexes
                     .get(i as usize)
-                    .map(|(_, re)| re.clone())
+                    .cloned()
                     .ok_or_else(|| malformed("regex index"))?,
             )),
         })
@@ -603,5 +630,43 @@ mod tests {
         let keys = NameIndex::build(std::iter::empty());
         let result = link(&[first, second], &[], keys);
         assert!(matches!(result, Err(LinkError::Malformed(_))), "{result:?}");
+    }
+
+    /// Link output goes through the tables' validation: a unit (say, from
+    /// a patch) serving a variation its flag does not have is refused, not
+    /// linked into a ruleset whose accessors would index past the flag.
+    #[test]
+    fn link_output_is_validated() {
+        let unit = |serve: u32| FlagUnit {
+            key: "f".into(),
+            variations: vec![
+                ("on".into(), serde_json::json!(true)),
+                ("off".into(), serde_json::json!(false)),
+            ],
+            default: 1,
+            when_disabled: 1,
+            enabled: true,
+            salt: "f".into(),
+            targets: Vec::new(),
+            rules: vec![UnitRule {
+                name: None,
+                entry: 0,
+                serve: UnitServe::Variation(serve),
+            }],
+            rollout: None,
+            code: vec![UnitInstr {
+                atom: UnitAtom::Exists("x".into()),
+                on_true: JUMP_TRUE,
+                on_false: JUMP_FALSE,
+            }],
+        };
+        let keys = || NameIndex::build(std::iter::empty());
+        link(&[unit(1)], &[], keys()).expect("a valid unit links");
+        match link(&[unit(2)], &[], keys()) {
+            Err(LinkError::Invalid(detail)) => {
+                assert!(detail.contains("rule variation is 2"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod link;
 pub(crate) mod strings;
 pub(crate) mod tables;
 pub(crate) mod unit;
+pub(crate) mod validate;
 
 pub use link::LinkError;
 pub use tables::Ruleset;
@@ -57,7 +58,7 @@ pub fn compile_with_keys(
     program: &check::Program,
     base: Option<&Ruleset>,
 ) -> Result<Ruleset, LinkError> {
-    let keys = codegen::key_index(program, base.map(|b| &b.keys));
+    let keys = codegen::key_index(program, base.map(Ruleset::keys));
     let (flags, segments) = codegen::units(program, &keys);
     link::link(&flags, &segments, keys)
 }

@@ -199,17 +199,17 @@ impl Ruleset {
 
     /// Finds a flag by key.
     pub fn flag(&self, key: &str) -> Option<FlagRef> {
-        self.flag_keys.find(key).map(FlagRef)
+        self.flag_names().find(key).map(FlagRef)
     }
 
     /// The keys of all flags, in definition order.
     pub fn flag_keys(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.flags.len() as u32).map(|i| self.flag_keys.name(i))
+        (0..self.flag_rows().len() as u32).map(|i| self.flag_names().name(i))
     }
 
     /// Number of flags.
     pub fn flag_count(&self) -> usize {
-        self.flags.len()
+        self.flag_rows().len()
     }
 
     /// Evaluates one flag for one context (binds the context first; prefer
@@ -238,24 +238,23 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     /// The full answer for a flag found with [`Ruleset::flag`] on the same ruleset.
     pub fn detail_of(&self, flag: FlagRef) -> Detail<'r> {
-        let Some(row) = self.rules.flags.get(flag.0 as usize) else {
+        let Some(row) = self.rules.flag_checked(flag.0) else {
             return Detail::not_found();
         };
         let decision = self.decide(flag.0, row, 0);
-        let at = row.variations.start as usize + decision.variation as usize;
         let rules = self.rules;
-        match (
-            rules.variations.get(at),
-            rules.derived.variation_names.get(at),
-        ) {
-            (Some(v), Some(name)) => Detail {
-                value: Some(&v.value),
+        let value = &rules.variation(row, decision.variation).value;
+        // Parallel to the variations (built from the same validated table).
+        let at = row.variations.start as usize + decision.variation as usize;
+        match rules.derived().variation_names.get(at) {
+            Some(name) => Detail {
+                value: Some(value),
                 variation: Some(name),
                 reason: decision.reason,
                 matched: decision.matched,
                 error: None,
             },
-            _ => Detail::not_found(),
+            None => Detail::not_found(),
         }
     }
 
@@ -264,8 +263,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let rules = self.rules;
         // Many flags will ask for the interned key: intern it once.
         self.key_id();
-        (0..rules.flags.len() as u32)
-            .map(move |i| (rules.flag_keys.name(i), self.detail_of(FlagRef(i))))
+        (0..rules.flag_rows().len() as u32)
+            .map(move |i| (rules.flag_names().name(i), self.detail_of(FlagRef(i))))
     }
 
     /// A boolean flag's value, or `default` when the flag is unknown or not boolean.
@@ -326,7 +325,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn target(&self, id: u32, flag: &Flag) -> Option<u32> {
         let rules = self.rules;
-        let lowered = &rules.derived.lowered;
+        let lowered = &rules.derived().lowered;
         match lowered.targets.get(id as usize).copied() {
             Some(Targets::None) => None,
             // Once the key is interned (`all` does it first), a bitmap
@@ -337,7 +336,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     return None;
                 }
                 let word = ops::key8(key);
-                let blob = rules.keys.names.blob_bytes();
+                let blob = rules.keys().names.blob_bytes();
                 lowered
                     .target_keys
                     .get(range.range())?
@@ -351,8 +350,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     return None;
                 }
                 rules
-                    .targets
-                    .get(flag.targets.range())?
+                    .targets(flag.targets)
                     .iter()
                     .find(|t| t.keys.contains(key))
                     .map(|t| t.variation)
@@ -376,12 +374,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 matched: Some(Matched::Target),
             };
         }
-        let flag_rules = rules.rules.get(flag.rules.range()).unwrap_or(&[]);
+        let flag_rules = rules.rules(flag.rules);
         for (index, rule) in flag_rules.iter().enumerate() {
             if !self.run(rule.entry, depth) {
                 continue;
             }
-            let name = (rule.name != NONE).then(|| rules.strings.get(StrId(rule.name)));
+            let name = (rule.name != NONE).then(|| rules.strings().get(StrId(rule.name)));
             let matched = Some(Matched::Rule {
                 index: index as u32,
                 name,
@@ -424,8 +422,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// The variation a split serves, or `None` when the context cannot be bucketed.
     fn split(&self, split: u32) -> Option<u32> {
         let rules = self.rules;
-        let split = rules.splits.get(split as usize)?;
-        let salt = rules.strings.get(split.salt);
+        let split = rules.split(split);
+        let salt = rules.strings().get(split.salt);
         let b = if split.by == NONE {
             bucket::bucket(salt, self.context.key()?)
         } else {
@@ -435,7 +433,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 _ => return None,
             }
         };
-        rules.arms[split.arms.range()]
+        rules
+            .arms(split.arms)
             .iter()
             .find(|arm| b < arm.end)
             .map(|arm| arm.variation)
@@ -504,12 +503,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
-        let k = rules.derived.attr_keys.get(id as usize)?;
+        let k = rules.derived().attr_keys.get(id as usize)?;
         if k.symbol != NO_SYMBOL {
             return self.context.position_of_symbol(k.symbol);
         }
         let name = rules
-            .strings
+            .strings()
             .blob_bytes()
             .get(k.start as usize..k.end as usize)?;
         self.context.position_by_name(name)
@@ -526,7 +525,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let id = self
             .context
             .key()
-            .and_then(|k| self.rules.keys.find(k))
+            .and_then(|k| self.rules.keys().find(k))
             .unwrap_or(NONE);
         self.key.set(id);
         id
@@ -535,7 +534,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// Runs a condition program from `entry`.
     #[inline(always)]
     fn run(&self, entry: u32, depth: u32) -> bool {
-        let ops = &self.rules.derived.lowered.ops;
+        let ops = &self.rules.derived().lowered.ops;
         let mut pc = entry;
         loop {
             let Some(op) = ops.get(pc as usize) else {
@@ -558,7 +557,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// tests) goes through [`Prepared::general`].
     #[inline(always)]
     fn test(&self, op: &Op, depth: u32) -> bool {
-        let blob = self.rules.strings.blob_bytes();
+        let blob = self.rules.strings().blob_bytes();
         match op.test {
             Test::StrEq(needle) => match self.string_of(op) {
                 Read::Str(at, b) => self.str_eq(needle, Some(at), b) != op.negate,
@@ -649,7 +648,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(always)]
     fn str_eq(&self, needle: ops::Needle, at: Option<usize>, b: &[u8]) -> bool {
         match self.constant_if_reused(at, b) {
-            UNRESOLVED => needle.matches(self.rules.strings.blob_bytes(), b, ops::key8(b)),
+            UNRESOLVED => needle.matches(self.rules.strings().blob_bytes(), b, ops::key8(b)),
             constant => constant == needle.id,
         }
     }
@@ -658,12 +657,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(always)]
     fn str_in_short(&self, range: Range32, at: Option<usize>, b: &[u8]) -> bool {
         let rules = self.rules;
-        let Some(needles) = rules.derived.lowered.needles.get(range.range()) else {
+        let Some(needles) = rules.derived().lowered.needles.get(range.range()) else {
             return false;
         };
         match self.constant_if_reused(at, b) {
             UNRESOLVED => {
-                let blob = rules.strings.blob_bytes();
+                let blob = rules.strings().blob_bytes();
                 let key = ops::key8(b);
                 needles.iter().any(|n| n.matches(blob, b, key))
             }
@@ -677,7 +676,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn semver(&self, attr: u32, rel: Rel, i: u32, at: Option<usize>, s: &'c str) -> Option<bool> {
         let version = self.parsed(&self.version, attr, at, s, semver::parse)?;
-        let lit = self.rules.versions.get(i as usize)?;
+        let lit = self.rules.version(i);
         Some(rel.holds(version.precedence(&lit.as_ref())))
     }
 
@@ -685,7 +684,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// `in` list, `starts_with`, `ends_with` (`None` for any other test), for
     /// the general path; `at` as for [`Prepared::str_eq`].
     fn needle_test(&self, test: &Test, at: Option<usize>, b: &[u8]) -> Option<bool> {
-        let blob = self.rules.strings.blob_bytes();
+        let blob = self.rules.strings().blob_bytes();
         Some(match *test {
             Test::StrEq(needle) => self.str_eq(needle, at, b),
             Test::StrInShort(range) => self.str_in_short(range, at, b),
@@ -722,15 +721,15 @@ impl<'r, 'c> Prepared<'r, 'c> {
         match op.test {
             Test::Segment(segment) => {
                 self.memoized(
-                    self.rules.derived.segment_memo.get(segment as usize),
+                    self.rules.derived().segment_memo.get(segment as usize),
                     || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
                 ) == 1
             }
             Test::Prereq { flag, variation } => {
                 self.memoized(
-                    self.rules.derived.flag_memo.get(flag as usize),
-                    || match self.rules.flags.get(flag as usize) {
-                        Some(f) if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
+                    self.rules.derived().flag_memo.get(flag as usize),
+                    || match self.rules.flag_row(flag) {
+                        f if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
                         _ => NONE,
                     },
                 ) == variation
@@ -752,7 +751,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
         let value = compute();
         if let Ok(mut memo) = self.memo.try_borrow_mut() {
-            memo.get_or_insert_with(|| Scratch::take(self.rules.derived.memo_len as usize))
+            memo.get_or_insert_with(|| Scratch::take(self.rules.derived().memo_len as usize))
                 .set(slot, value);
         }
         value
@@ -765,14 +764,14 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn on_str(&self, op: &Op, at: Option<usize>, s: &'c str) -> Option<bool> {
         let rules = self.rules;
-        let blob = rules.strings.blob_bytes();
+        let blob = rules.strings().blob_bytes();
         let b = s.as_bytes();
         match op.test {
             Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
                 self.needle_test(&op.test, at, b)
             }
             Test::StrInLong(range) => {
-                let set = rules.str_sets.get(range.range())?;
+                let set = rules.str_set(range);
                 if let Some(at) = at {
                     if self.constant(at, b) == NO_CONSTANT {
                         // Equal to no string of the ruleset: in no list.
@@ -780,12 +779,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     }
                 }
                 Some(
-                    set.binary_search_by(|id| rules.strings.get(*id).cmp(s))
+                    set.binary_search_by(|id| rules.strings().get(*id).cmp(s))
                         .is_ok(),
                 )
             }
             Test::ContainsStr(needle, finder) => {
-                Some(match rules.derived.lowered.finders.get(finder as usize) {
+                Some(match rules.derived().lowered.finders.get(finder as usize) {
                     Some(finder) => finder.find(b).is_some(),
                     None => contains(b, needle.bytes(blob)),
                 })
@@ -793,9 +792,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Test::Semver(rel, i) => self.semver(op.attr, rel, i, at, s),
             Test::Date(rel, i) => {
                 let instant = self.parsed(&self.instant, op.attr, at, s, date::parse_rfc3339)?;
-                Some(rel.holds(instant.cmp(rules.instants.get(i as usize)?)))
+                Some(rel.holds(instant.cmp(rules.instant(i))))
             }
-            Test::Matches(i) => Some(rules.regexes.get(i as usize)?.1.is_match(s)),
+            Test::Matches(i) => Some(rules.regex(i).is_match(s)),
             Test::EmptyIn => Some(false),
             _ => None,
         }
@@ -834,10 +833,10 @@ impl<'r, 'c> Prepared<'r, 'c> {
             Test::Num(rel, lit) => n.partial_cmp(&lit).map(|o| rel.holds(o)),
             Test::Date(rel, i) => {
                 let attr = date::from_epoch_millis(n)?;
-                Some(rel.holds(attr.cmp(rules.instants.get(i as usize)?)))
+                Some(rel.holds(attr.cmp(rules.instant(i))))
             }
             Test::NumIn(range) => {
-                let set = rules.num_sets.get(range.range())?;
+                let set = rules.num_set(range);
                 Some(
                     set.binary_search_by(|x| x.partial_cmp(&n).unwrap_or(std::cmp::Ordering::Less))
                         .is_ok(),
@@ -854,7 +853,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         match (*element, op.test) {
             (Element::Str(s), Test::ContainsStr(needle, _)) => {
                 let b = s.as_bytes();
-                needle.matches(self.rules.strings.blob_bytes(), b, ops::key8(b))
+                needle.matches(self.rules.strings().blob_bytes(), b, ops::key8(b))
             }
             (Element::Num(n), Test::ContainsNum(want)) => n == want,
             (_, Test::ContainsStr(..) | Test::ContainsNum(_)) => false,
@@ -896,11 +895,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
             }
         }
         let rules = self.rules;
-        let found = if rules.derived.string_slots.is_empty() {
+        let found = if rules.derived().string_slots.is_empty() {
             // A ruleset without lookup aids: find the constant by scanning.
-            (0..rules.strings.len() as u32).find(|&i| rules.strings.get_bytes(StrId(i)) == b)
+            (0..rules.strings().len() as u32).find(|&i| rules.strings().get_bytes(StrId(i)) == b)
         } else {
-            crate::compile::strings::find_in(&rules.strings, &rules.derived.string_slots, b)
+            crate::compile::strings::find_in(rules.strings(), &rules.derived().string_slots, b)
         };
         let found = found.unwrap_or(NO_CONSTANT);
         if let Some(cell) = cell {
@@ -910,9 +909,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     fn segment(&self, segment: u32, depth: u32) -> bool {
-        let Some(segment) = self.rules.segments.get(segment as usize) else {
-            return false;
-        };
+        let segment = self.rules.segment(segment);
         if !(segment.include.is_empty() && segment.exclude.is_empty()) {
             let key = self.key_id();
             if key != NONE {

@@ -196,21 +196,21 @@ pub(crate) struct Lowered {
 /// ruleset's attributes as evaluation finds them.
 pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     let mut out = Lowered {
-        ops: Vec::with_capacity(rules.code.len()),
+        ops: Vec::with_capacity(rules.code().len()),
         needles: Vec::new(),
-        targets: Vec::with_capacity(rules.flags.len()),
+        targets: Vec::with_capacity(rules.flag_rows().len()),
         target_keys: Vec::new(),
         finders: Vec::new(),
     };
-    for instr in &rules.code {
+    for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out.needles, &mut out.finders);
         op.symbol = attr_keys
             .get(op.attr as usize)
             .map_or(NO_SYMBOL, |k| k.symbol);
         out.ops.push(op);
     }
-    for flag in &rules.flags {
-        let lists = rules.targets.get(flag.targets.range()).unwrap_or(&[]);
+    for flag in rules.flag_rows() {
+        let lists = rules.targets(flag.targets);
         let count: u64 = lists.iter().map(|t| t.keys.len()).sum();
         let targets = if lists.is_empty() {
             Targets::None
@@ -219,7 +219,7 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
             let mut lengths = 0u64;
             for list in lists {
                 for id in &list.keys {
-                    let needle = needle_in(&rules.keys.names, StrId(id));
+                    let needle = needle_in(&rules.keys().names, StrId(id));
                     lengths |= length_bit(needle.len as usize);
                     out.target_keys.push((needle, list.variation));
                 }
@@ -250,7 +250,7 @@ fn needle_in(table: &StrTable, id: StrId) -> Needle {
 
 /// A string constant of the ruleset as a needle.
 fn needle(rules: &Ruleset, id: StrId) -> Needle {
-    needle_in(&rules.strings, id)
+    needle_in(rules.strings(), id)
 }
 
 fn lower_one(
@@ -266,8 +266,8 @@ fn lower_one(
         Atom::Cmp { attr, negate, pred } => {
             let test = match pred {
                 Pred::StrEq(id) => Test::StrEq(needle(rules, id)),
-                Pred::StrIn(range) => match rules.str_sets.get(range.range()) {
-                    Some(set) if set.len() <= SHORT_LIST => {
+                Pred::StrIn(range) => match rules.str_set(range) {
+                    set if set.len() <= SHORT_LIST => {
                         let start = needles.len() as u32;
                         needles.extend(set.iter().map(|&id| needle(rules, id)));
                         Test::StrInShort(Range32 {
@@ -286,7 +286,7 @@ fn lower_one(
                 Pred::ContainsStr(id) => {
                     let finder = finders.len() as u32;
                     finders.push(
-                        memchr::memmem::Finder::new(rules.strings.get_bytes(id)).into_owned(),
+                        memchr::memmem::Finder::new(rules.strings().get_bytes(id)).into_owned(),
                     );
                     Test::ContainsStr(needle(rules, id), finder)
                 }

@@ -64,7 +64,7 @@ fn sorted<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 fn keys_are_prefix(old: &Ruleset, new: &Ruleset) -> bool {
-    let (old, new) = (&old.keys, &new.keys);
+    let (old, new) = (old.keys(), new.keys());
     old.len() <= new.len() && (0..old.len() as u32).all(|i| old.name(i) == new.name(i))
 }
 

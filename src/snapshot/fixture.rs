@@ -7,8 +7,8 @@ use serde_json::json;
 use super::SnapshotMeta;
 use crate::compile::strings::{NameIndex, StrTable};
 use crate::compile::tables::{
-    Arm, Atom, Flag, Instr, Pred, Range32, Rel, Rule, Ruleset, Segment, ServeRef, Split, Target,
-    Variation, JUMP_FALSE, JUMP_TRUE, NONE,
+    Arm, Atom, Flag, Instr, Pred, Range32, Regexes, Rel, Rule, Ruleset, Segment, ServeRef, Split,
+    Tables, Target, Variation, JUMP_FALSE, JUMP_TRUE, NONE,
 };
 use crate::values::date::Instant;
 use crate::values::semver::Version;
@@ -33,6 +33,17 @@ pub(crate) fn ruleset(version: u64) -> Ruleset {
 
 /// As [`ruleset`], with `extra` more context keys (a big `keys` section).
 pub(crate) fn ruleset_with_keys(version: u64, extra: usize) -> Ruleset {
+    Ruleset::from_tables(tables_with_keys(version, extra), Regexes::Compile)
+        .expect("the fixture is valid")
+}
+
+/// The tables of [`ruleset`], as plain data to edit before validation.
+pub(crate) fn tables(version: u64) -> Tables {
+    tables_with_keys(version, 0)
+}
+
+/// The tables of [`ruleset_with_keys`].
+pub(crate) fn tables_with_keys(version: u64, extra: usize) -> Tables {
     let mut s = StrTable::default();
     // Attribute names, in `context::name_order` (by length, then bytes).
     let attr_names = [
@@ -266,8 +277,7 @@ pub(crate) fn ruleset_with_keys(version: u64, extra: usize) -> Ruleset {
             JUMP_FALSE,
         ),
     ];
-    let regex = regex::Regex::new(s.get(pattern)).unwrap();
-    Ruleset {
+    Tables {
         strings: s,
         attrs,
         keys,
@@ -289,13 +299,24 @@ pub(crate) fn ruleset_with_keys(version: u64, extra: usize) -> Ruleset {
             pre: "beta.1".to_string(),
         }],
         instants: vec![Instant(1_700_000_000_000_000_000)],
-        regexes: vec![(pattern, regex)],
-        derived: Default::default(),
+        regexes: vec![pattern],
     }
 }
 
 /// Asserts two rulesets hold the same tables (regexes by pattern).
 pub(crate) fn assert_same(a: &Ruleset, b: &Ruleset) {
+    assert_same_tables(a.tables(), b.tables());
+    let re = |r: &Ruleset| {
+        r.compiled_regexes()
+            .iter()
+            .map(|re| re.as_str().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(re(a), re(b));
+}
+
+/// Asserts two sets of tables are the same.
+pub(crate) fn assert_same_tables(a: &Tables, b: &Tables) {
     assert_eq!(a.strings, b.strings);
     assert_eq!(a.attrs, b.attrs);
     assert_eq!(a.keys, b.keys);
@@ -315,13 +336,7 @@ pub(crate) fn assert_same(a: &Ruleset, b: &Ruleset) {
     );
     assert_eq!(a.versions, b.versions);
     assert_eq!(a.instants, b.instants);
-    let re = |r: &Ruleset| {
-        r.regexes
-            .iter()
-            .map(|(p, re)| (*p, re.as_str().to_string()))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(re(a), re(b));
+    assert_eq!(a.regexes, b.regexes);
 }
 
 /// Offset of the body in snapshot bytes.

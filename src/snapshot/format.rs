@@ -1,6 +1,8 @@
 //! The byte layout: header (frame), body sections, and their encoders and
-//! decoders. Decoding checks lengths and encodings (UTF-8, values, roaring,
-//! record tags); cross-references are checked afterwards by `validate`.
+//! decoders. Both work on plain [`Tables`]. Decoding checks lengths and
+//! encodings (UTF-8, values, roaring, record tags); cross-references are
+//! checked afterwards, when the tables become a `Ruleset`
+//! (`Ruleset::from_tables`, `crate::compile::validate`).
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -9,7 +11,7 @@ use super::wire::{read_rel, rel_tag, Out, Reader};
 use super::{SnapshotError, SnapshotMeta};
 use crate::compile::strings::{NameIndex, StrId};
 use crate::compile::tables::{
-    Arm, Atom, Flag, Instr, Pred, Range32, Rule, Ruleset, Segment, ServeRef, Split, Target,
+    Arm, Atom, Flag, Instr, Pred, Range32, Rule, Segment, ServeRef, Split, Tables, Target,
     Variation,
 };
 use crate::values::date::Instant;
@@ -105,7 +107,7 @@ pub(crate) fn header_checksum(bytes: &[u8]) -> u64 {
 }
 
 /// Writes all sections of the body.
-pub(crate) fn write_body(rs: &Ruleset) -> Vec<u8> {
+pub(crate) fn write_body(rs: &Tables) -> Vec<u8> {
     let mut out = Out(Vec::new());
     for (tag, _) in SECTIONS.iter().enumerate() {
         out.u32(tag as u32);
@@ -119,7 +121,7 @@ pub(crate) fn write_body(rs: &Ruleset) -> Vec<u8> {
     out.0
 }
 
-fn write_section(out: &mut Out, rs: &Ruleset, tag: usize) {
+fn write_section(out: &mut Out, rs: &Tables, tag: usize) {
     match tag {
         S_STRINGS => out.str_table(&rs.strings),
         S_ATTRS => {
@@ -235,7 +237,7 @@ fn write_section(out: &mut Out, rs: &Ruleset, tag: usize) {
         }
         S_REGEXES => {
             out.len(rs.regexes.len());
-            for (p, _) in &rs.regexes {
+            for p in &rs.regexes {
                 out.u32(p.0);
             }
         }
@@ -382,25 +384,18 @@ fn payload<'a>(sections: &[&'a [u8]], tag: usize) -> Reader<'a> {
     Reader::new(raw.get(SECTION_HEADER..).unwrap_or(&[]), name)
 }
 
-/// Decodes every section. Returns the tables (regexes not yet compiled) and
-/// the regex pattern ids.
-pub(crate) fn read_body(sections: &[&[u8]]) -> Result<(Ruleset, Vec<StrId>), SnapshotError> {
-    let mut rs = Ruleset::default();
-    let mut patterns = Vec::new();
+/// Decodes every section into tables, not yet validated.
+pub(crate) fn read_body(sections: &[&[u8]]) -> Result<Tables, SnapshotError> {
+    let mut rs = Tables::default();
     for tag in 0..SECTIONS.len() {
         let mut r = payload(sections, tag);
-        read_section(&mut r, &mut rs, &mut patterns, tag)?;
+        read_section(&mut r, &mut rs, tag)?;
         r.finish()?;
     }
-    Ok((rs, patterns))
+    Ok(rs)
 }
 
-fn read_section(
-    r: &mut Reader<'_>,
-    rs: &mut Ruleset,
-    patterns: &mut Vec<StrId>,
-    tag: usize,
-) -> Result<(), SnapshotError> {
+fn read_section(r: &mut Reader<'_>, rs: &mut Tables, tag: usize) -> Result<(), SnapshotError> {
     match tag {
         S_STRINGS => rs.strings = r.str_table()?,
         S_ATTRS => rs.attrs = r.u32s()?.into_iter().map(StrId).collect(),
@@ -562,7 +557,7 @@ fn read_section(
             }
             rs.instants = out;
         }
-        S_REGEXES => *patterns = r.u32s()?.into_iter().map(StrId).collect(),
+        S_REGEXES => rs.regexes = r.u32s()?.into_iter().map(StrId).collect(),
         _ => {}
     }
     Ok(())

@@ -38,17 +38,17 @@ what was wrong.
 pub(crate) mod format;
 mod patch;
 mod store;
-mod validate;
 pub(crate) mod wire;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::compile::tables::Regexes;
 use crate::compile::Ruleset;
 
 pub use format::{FORMAT_VERSION, MAGIC, REGEX_SIZE_LIMIT};
@@ -274,7 +274,7 @@ impl SnapshotError {
 /// Writes `ruleset` as snapshot bytes. Deterministic: the same tables and
 /// metadata always give the same bytes.
 pub fn to_bytes(ruleset: &Ruleset, meta: &SnapshotMeta) -> Vec<u8> {
-    let body = format::write_body(ruleset);
+    let body = format::write_body(ruleset.tables());
     format::write_frame(meta, &body)
 }
 
@@ -283,10 +283,8 @@ pub fn to_bytes(ruleset: &Ruleset, meta: &SnapshotMeta) -> Vec<u8> {
 pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let frame = format::read_frame(bytes)?;
     let sections = format::split_sections(frame.body)?;
-    let (ruleset, patterns) = format::read_body(&sections)?;
-    validate::validate(&ruleset, &patterns)?;
-    let mut ruleset = validate::compile_regexes(ruleset, &patterns)?;
-    ruleset.finish();
+    let tables = format::read_body(&sections)?;
+    let ruleset = Ruleset::from_tables(tables, Regexes::Compile)?;
     Ok(Snapshot {
         meta: frame.meta,
         ruleset,

@@ -26,9 +26,10 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::wire::unit as codec;
 use super::wire::{Out, Reader};
-use super::{from_bytes, to_bytes, BaseRef, Snapshot, SnapshotError, SnapshotMeta};
-use crate::compile::link::{link, unlink};
+use super::{from_bytes, BaseRef, Snapshot, SnapshotError, SnapshotMeta};
+use crate::compile::link::{link_tables, unlink};
 use crate::compile::strings::NameIndex;
+use crate::compile::tables::{Regexes, Tables};
 use crate::compile::unit::{FlagUnit, SegmentUnit};
 use crate::compile::Ruleset;
 
@@ -254,8 +255,9 @@ fn key_names(index: &NameIndex) -> Vec<&str> {
     (0..index.len() as u32).map(|i| index.name(i)).collect()
 }
 
-fn checksum_of(ruleset: &Ruleset, meta: &SnapshotMeta) -> u64 {
-    super::format::header_checksum(&to_bytes(ruleset, meta))
+/// The snapshot bytes of (not yet validated) tables.
+fn encode(tables: &Tables, meta: &SnapshotMeta) -> Vec<u8> {
+    super::format::write_frame(meta, &super::format::write_body(tables))
 }
 
 /// A snapshot's tables as units (see [`Snapshot::units`]).
@@ -300,8 +302,8 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         flags: new_flags,
         segments: new_segments,
     } = new.units()?;
-    let base_keys = key_names(&base.ruleset().keys);
-    let new_keys = key_names(&new.ruleset().keys);
+    let base_keys = key_names(base.ruleset().keys());
+    let new_keys = key_names(new.ruleset().keys());
     let keys = if new_keys.starts_with(&base_keys) {
         KeyChange::Append(
             new_keys[base_keys.len()..]
@@ -313,14 +315,15 @@ pub fn make_patch_from(base: &Snapshot, new: &Snapshot) -> Result<Vec<u8>, Snaps
         KeyChange::Replace(new_keys.iter().map(|k| k.to_string()).collect())
     };
     // The checksum of what the receiver will link, which is `new` in the compiler's layout.
-    let relinked = link(new_flags, new_segments, new.ruleset().keys.clone())
+    // (Only its bytes are needed: `new` itself was validated.)
+    let (relinked, _) = link_tables(new_flags, new_segments, new.ruleset().keys().clone())
         .map_err(|e| SnapshotError::corrupt("units", e.to_string()))?;
     let payload = Payload {
         base_version: base.version(),
         base_checksum: base.checksum(),
         version: new.version(),
         environment: new.environment().to_string(),
-        checksum: checksum_of(&relinked, new.meta()),
+        checksum: super::format::header_checksum(&encode(&relinked, new.meta())),
         keys,
         flags: diff(base_flags, new_flags),
         segments: diff(base_segments, new_segments),
@@ -406,21 +409,21 @@ pub fn apply_patch_with_bytes(
     let flags = apply_changes(units.flags.clone(), &payload.flags)?;
     let segments = apply_changes(units.segments.clone(), &payload.segments)?;
     let keys = match &payload.keys {
-        KeyChange::Append(new) if new.is_empty() => base_rs.keys.clone(),
+        KeyChange::Append(new) if new.is_empty() => base_rs.keys().clone(),
         KeyChange::Append(new) => NameIndex::build(
-            key_names(&base_rs.keys)
+            key_names(base_rs.keys())
                 .into_iter()
                 .chain(new.iter().map(String::as_str)),
         ),
         KeyChange::Replace(all) => NameIndex::build(all.iter().map(String::as_str)),
     };
-    let ruleset = link(&flags, &segments, keys)
+    let (tables, regexes) = link_tables(&flags, &segments, keys)
         .map_err(|e| SnapshotError::corrupt("patch", e.to_string()))?;
     let meta = SnapshotMeta {
         version: payload.version,
         environment: payload.environment,
     };
-    let bytes = to_bytes(&ruleset, &meta);
+    let bytes = encode(&tables, &meta);
     let checksum = super::format::header_checksum(&bytes);
     if checksum != payload.checksum {
         return Err(SnapshotError::ChecksumMismatch {
@@ -428,8 +431,7 @@ pub fn apply_patch_with_bytes(
             actual: checksum,
         });
     }
-    let patterns: Vec<_> = ruleset.regexes.iter().map(|(p, _)| *p).collect();
-    super::validate::validate(&ruleset, &patterns)?;
+    let ruleset = Ruleset::from_tables(tables, Regexes::Compiled(regexes))?;
     let snapshot = Snapshot {
         meta,
         ruleset,

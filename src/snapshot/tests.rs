@@ -4,9 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::fixture::{assert_same, body_offset, doctor, meta, reseal, ruleset};
+use super::fixture::{
+    assert_same, assert_same_tables, body_offset, doctor, meta, reseal, ruleset, tables,
+};
 use super::*;
-use crate::compile::tables::{Atom, Pred, Range32, Ruleset, JUMP_TRUE, NONE};
+use crate::compile::tables::{Atom, Pred, Range32, Ruleset, Tables, JUMP_TRUE, NONE};
 
 fn corrupt_detail(r: Result<Snapshot, SnapshotError>) -> String {
     match r {
@@ -15,9 +17,9 @@ fn corrupt_detail(r: Result<Snapshot, SnapshotError>) -> String {
     }
 }
 
-/// Writes `rs` and reads it back.
-fn reload(rs: &Ruleset) -> Result<Snapshot, SnapshotError> {
-    from_bytes(&to_bytes(rs, &meta(1)))
+/// Writes `tables` (valid or not) and reads them back.
+fn reload(tables: &Tables) -> Result<Snapshot, SnapshotError> {
+    from_bytes(&format::write_frame(&meta(1), &format::write_body(tables)))
 }
 
 #[test]
@@ -32,9 +34,9 @@ fn round_trip_is_identical() {
     assert_eq!(to_bytes(&snap.ruleset, &snap.meta), bytes);
     // The tables work after loading: names are findable, regexes match.
     let loaded = &snap.ruleset;
-    assert_eq!(loaded.flag_keys.find("limits"), Some(2));
-    assert_eq!(loaded.keys.find("ünïcode"), Some(4));
-    assert!(loaded.regexes[0].1.is_match("bob@example.com"));
+    assert_eq!(loaded.flag_names().find("limits"), Some(2));
+    assert_eq!(loaded.keys().find("ünïcode"), Some(4));
+    assert!(loaded.regex(0).is_match("bob@example.com"));
 }
 
 #[test]
@@ -260,21 +262,21 @@ fn file_errors_name_the_path() {
 #[test]
 fn cyclic_prerequisites_are_refused() {
     // banner → (prereq) checkout → (segment) internal → (prereq) banner.
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.code[8].atom = Atom::Prereq(1, 0);
     let detail = corrupt_detail(reload(&rs));
     assert!(detail.contains("cycle"), "{detail}");
     assert!(detail.contains("\"banner\""), "{detail}");
     // A flag that is its own prerequisite.
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.code[6].atom = Atom::Prereq(1, 0);
     assert!(corrupt_detail(reload(&rs)).contains("cycle"));
     // A segment that contains itself.
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.code[8].atom = Atom::Segment(0);
     assert!(corrupt_detail(reload(&rs)).contains("segment \"internal\""));
     // Two flags sharing a prerequisite is not a cycle.
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.code[12].atom = Atom::Prereq(2, 0);
     reload(&rs).unwrap();
 }
@@ -282,22 +284,22 @@ fn cyclic_prerequisites_are_refused() {
 #[test]
 fn backward_and_wild_jumps_are_refused() {
     for (at, target) in [(1, 0), (1, 1), (2, 99), (15, 16)] {
-        let mut rs = ruleset(1);
+        let mut rs = tables(1);
         rs.code[at].on_true = target;
         let detail = corrupt_detail(reload(&rs));
         assert!(detail.contains("strictly forward"), "{detail}");
-        let mut rs = ruleset(1);
+        let mut rs = tables(1);
         rs.code[at].on_false = target;
         corrupt_detail(reload(&rs));
     }
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.rules[0].entry = 16;
     assert!(corrupt_detail(reload(&rs)).contains("rule 0 entry"));
 }
 
 #[test]
 fn indices_out_of_range_are_refused() {
-    type Edit = fn(&mut Ruleset);
+    type Edit = fn(&mut Tables);
     let edits: &[(&str, Edit)] = &[
         ("default variation", |r| r.flags[0].default = 2),
         ("when-disabled", |r| r.flags[1].when_disabled = 3),
@@ -364,7 +366,7 @@ fn indices_out_of_range_are_refused() {
         ("not sorted", |r| r.num_sets.swap(0, 2)),
         ("NaN", |r| r.num_sets[1] = f64::NAN),
         ("attribute names", |r| r.attrs.swap(0, 1)),
-        ("regex 0 pattern", |r| r.regexes[0].0 .0 = 5000),
+        ("regex 0 pattern", |r| r.regexes[0].0 = 5000),
         ("flag keys", |r| {
             r.flag_keys = crate::compile::strings::NameIndex::build(["a", "b"])
         }),
@@ -376,14 +378,14 @@ fn indices_out_of_range_are_refused() {
         }),
     ];
     for (want, edit) in edits {
-        let mut rs = ruleset(1);
+        let mut rs = tables(1);
         edit(&mut rs);
         let detail = corrupt_detail(reload(&rs));
         assert!(detail.contains(want), "{want:?} not in {detail:?}");
     }
 }
 
-fn set_pred(rs: &mut Ruleset, at: usize, new: Pred) {
+fn set_pred(rs: &mut Tables, at: usize, new: Pred) {
     if let Atom::Cmp { pred, .. } = &mut rs.code[at].atom {
         *pred = new;
     } else {
@@ -411,35 +413,35 @@ fn string_tables_are_checked() {
     let bad = doctor(&bytes, |b| b[20] = 0xC3);
     assert!(corrupt_detail(from_bytes(&bad)).contains("UTF-8"));
     // An end inside a multi-byte character (the ünïcode key).
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.keys.names.ends[3] += 1;
     assert!(corrupt_detail(reload(&rs)).contains("inside a character"));
 }
 
 #[test]
 fn bad_regex_is_refused() {
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     let p = rs.strings.push("(unclosed");
-    rs.regexes[0].0 = p;
+    rs.regexes[0] = p;
     match reload(&rs) {
         Err(e @ SnapshotError::Regex { .. }) => assert!(e.to_string().contains("(unclosed")),
         other => panic!("{other:?}"),
     }
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     let p = rs.strings.push(r"\w{1000}\w{1000}\w{1000}");
-    rs.regexes[0].0 = p;
+    rs.regexes[0] = p;
     assert!(matches!(reload(&rs), Err(SnapshotError::Regex { .. })));
 }
 
 #[test]
 fn optional_references_accept_none() {
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     rs.rules[0].name = NONE;
     rs.splits[0].by = NONE;
     rs.segments[0].entry = NONE;
     rs.code[2].on_true = JUMP_TRUE;
     let snap = reload(&rs).unwrap();
-    assert_same(&rs, &snap.ruleset);
+    assert_same_tables(&rs, snap.ruleset.tables());
 }
 
 #[test]
@@ -474,8 +476,8 @@ fn snapshot(version: u64) -> Snapshot {
 /// The value `limits` serves by default: the version the ruleset was built for.
 fn encoded_version(snap: &Snapshot) -> u64 {
     let rs = &snap.ruleset;
-    let flag = &rs.flags[super::fixture::VERSION_FLAG];
-    let v = &rs.variations[(flag.variations.start + flag.default) as usize];
+    let flag = &rs.flag_rows()[super::fixture::VERSION_FLAG];
+    let v = rs.variation(flag, flag.default);
     v.value.as_u64().unwrap()
 }
 
@@ -728,7 +730,7 @@ fn corrupt_patches_are_refused() {
 fn unlink_then_link_is_the_identity_on_compiled_rulesets() {
     let snap = compiled(&rules_v1(), 1, None);
     let (flags, segments) = crate::compile::link::unlink(&snap.ruleset).unwrap();
-    let again = crate::compile::link::link(&flags, &segments, snap.ruleset.keys.clone()).unwrap();
+    let again = crate::compile::link::link(&flags, &segments, snap.ruleset.keys().clone()).unwrap();
     assert_eq!(to_bytes(&again, &snap.meta), bytes(&snap));
 }
 
@@ -737,7 +739,7 @@ fn json_numbers_survive_the_round_trip() {
     // Variation values once went through JSON text, which lost f64 bits; check that f64s come back
     // bit for bit (xorshift over bit patterns, finite values only).
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rs = ruleset(1);
+    let mut rs = tables(1);
     for _ in 0..5_000 {
         x ^= x << 13;
         x ^= x >> 7;
@@ -748,7 +750,7 @@ fn json_numbers_survive_the_round_trip() {
         }
         rs.variations[6].value = serde_json::json!(f);
         let snap = reload(&rs).unwrap();
-        let back = snap.ruleset.variations[6].value.as_f64().unwrap();
+        let back = snap.ruleset.tables().variations[6].value.as_f64().unwrap();
         assert_eq!(back.to_bits(), f.to_bits(), "{f:e}");
     }
 }

@@ -891,23 +891,15 @@ fn atom_text(program: &Program, atom: &Cond) -> String {
 pub fn explain_compiled(ruleset: &Ruleset, key: &str, context: &Context) -> Explanation {
     let mut out = Explanation::new(key, context);
     let detail = ruleset.evaluate(key, context);
-    let Some(id) = ruleset.flag_keys.find(key) else {
+    let Some(id) = ruleset.flag_names().find(key) else {
         out.steps.push(Step::Flag { found: false });
         return out;
     };
-    let Some(flag) = ruleset.flags.get(id as usize) else {
-        out.steps.push(Step::Flag { found: false });
-        return out;
-    };
+    let flag = ruleset.flag_row(id);
     out.steps.push(Step::Flag { found: true });
     let name_of = |local: u32| -> String {
-        ruleset
-            .variations
-            .get(flag.variations.start as usize + local as usize)
-            .map_or_else(
-                || "?".to_string(),
-                |v| ruleset.strings.get(v.name).to_string(),
-            )
+        let v = ruleset.variation(flag, local);
+        ruleset.strings().get(v.name).to_string()
     };
     out.steps.push(Step::Enabled {
         enabled: flag.enabled,
@@ -923,8 +915,8 @@ pub fn explain_compiled(ruleset: &Ruleset, key: &str, context: &Context) -> Expl
         return out;
     }
 
-    let targets = ruleset.targets.get(flag.targets.range()).unwrap_or(&[]);
-    let key_id = context.key().and_then(|k| ruleset.keys.find(k));
+    let targets = ruleset.targets(flag.targets);
+    let key_id = context.key().and_then(|k| ruleset.keys().find(k));
     let hit = key_id.and_then(|k| targets.iter().find(|t| t.keys.contains(k)));
     out.steps.push(Step::Targets {
         lists: targets.len(),
@@ -935,12 +927,9 @@ pub fn explain_compiled(ruleset: &Ruleset, key: &str, context: &Context) -> Expl
     }
 
     let compiled_split = |split_index: u32| -> Option<SplitTrace> {
-        let split = ruleset.splits.get(split_index as usize)?;
-        let by = (split.by != tables::NONE)
-            .then(|| ruleset.attrs.get(split.by as usize))
-            .flatten()
-            .map(|&name| ruleset.strings.get(name));
-        let arms = ruleset.arms.get(split.arms.range()).unwrap_or(&[]);
+        let split = ruleset.split(split_index);
+        let by = (split.by != tables::NONE).then(|| ruleset.strings().get(ruleset.attr(split.by)));
+        let arms = ruleset.arms(split.arms);
         let mut start = 0u32;
         let widths = arms.iter().map(|arm| {
             let width = arm.end.saturating_sub(start);
@@ -949,7 +938,7 @@ pub fn explain_compiled(ruleset: &Ruleset, key: &str, context: &Context) -> Expl
         });
         Some(split_trace(
             by,
-            ruleset.strings.get(split.salt),
+            ruleset.strings().get(split.salt),
             widths.collect::<Vec<_>>().into_iter(),
             context,
         ))
@@ -959,13 +948,13 @@ pub fn explain_compiled(ruleset: &Ruleset, key: &str, context: &Context) -> Expl
         Some(Matched::Rule { index, .. }) => Some(index as usize),
         _ => None,
     };
-    let rules = ruleset.rules.get(flag.rules.range()).unwrap_or(&[]);
+    let rules = ruleset.rules(flag.rules);
     for (index, rule) in rules.iter().enumerate() {
         let name = if rule.name == tables::NONE {
             format!("rule#{index}")
         } else {
             ruleset
-                .strings
+                .strings()
                 .get(crate::compile::strings::StrId(rule.name))
                 .to_string()
         };

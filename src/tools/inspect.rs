@@ -74,27 +74,24 @@ pub struct VariationSummary {
 pub fn inspect(snapshot: &Snapshot, bytes: &[u8]) -> Inspection {
     let ruleset = snapshot.ruleset();
     let flags = ruleset
-        .flags
+        .flag_rows()
         .iter()
         .enumerate()
         .map(|(id, flag)| {
             let variations: Vec<VariationSummary> = ruleset
-                .variations
-                .get(flag.variations.range())
-                .unwrap_or(&[])
+                .variations(flag.variations)
                 .iter()
                 .map(|v| VariationSummary {
-                    name: ruleset.strings.get(v.name).to_string(),
+                    name: ruleset.strings().get(v.name).to_string(),
                     value: v.value.clone(),
                 })
                 .collect();
             let name = |local: u32| {
-                variations
-                    .get(local as usize)
-                    .map_or_else(|| "?".to_string(), |v| v.name.clone())
+                let v = ruleset.variation(flag, local);
+                ruleset.strings().get(v.name).to_string()
             };
             FlagSummary {
-                key: ruleset.flag_keys.name(id as u32).to_string(),
+                key: ruleset.flag_names().name(id as u32).to_string(),
                 enabled: flag.enabled,
                 default: name(flag.default),
                 when_disabled: name(flag.when_disabled),
@@ -106,9 +103,9 @@ pub fn inspect(snapshot: &Snapshot, bytes: &[u8]) -> Inspection {
         })
         .collect::<Vec<_>>();
     let segments = ruleset
-        .segments
+        .segments()
         .iter()
-        .map(|s| ruleset.strings.get(s.name).to_string())
+        .map(|s| ruleset.strings().get(s.name).to_string())
         .collect::<Vec<_>>();
     Inspection {
         version: snapshot.version(),

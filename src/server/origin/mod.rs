@@ -220,7 +220,7 @@ fn build(
                 flag.enabled = false;
             }
         }
-        ruleset = link::link(&flags, &segments, ruleset.keys.clone())
+        ruleset = link::link(&flags, &segments, ruleset.keys().clone())
             .map_err(|e| ChangeError::Internal(e.to_string()))?;
     }
     let meta = SnapshotMeta {

@@ -1,14 +1,21 @@
-//! Cross-reference checks on decoded tables, run before a `Ruleset` is
-//! handed out: every index in range, every range inside its array, jumps
-//! strictly forward, sets sorted, name indexes consistent, no cycles through
-//! prerequisites and segments. After this, the evaluator may index freely.
+//! The invariants of the decision tables, checked: every index in range,
+//! every range inside its array, jumps strictly forward, sets sorted, name
+//! indexes consistent, no cycles through prerequisites and segments, each
+//! regex compiling. [`Ruleset::from_tables`](super::tables::Ruleset::from_tables)
+//! runs these on every [`Tables`] before it becomes a `Ruleset`, whoever
+//! built them (the snapshot decoder, the linker, a patch, a test); after
+//! that the accessors index freely.
+//!
+//! It lives beside the tables rather than in `crate::snapshot` because the
+//! invariants are the tables' own, not the file format's: link output is
+//! held to them too, and the one constructor that enforces them is here.
+//! Errors are [`SnapshotError::Corrupt`] naming the section at fault (the
+//! snapshot sections are the tables, one for one).
 
-use super::format::REGEX_SIZE_LIMIT;
-use super::SnapshotError;
-use crate::compile::strings::{NameIndex, StrId};
-use crate::compile::tables::{
-    Atom, Instr, Pred, Range32, Ruleset, ServeRef, JUMP_FALSE, JUMP_TRUE, NONE,
-};
+use super::strings::{NameIndex, StrId};
+use super::tables::{Atom, Instr, Pred, Range32, ServeRef, Tables, JUMP_FALSE, JUMP_TRUE, NONE};
+use crate::limits::REGEX_SIZE_LIMIT;
+use crate::snapshot::SnapshotError;
 
 type Result<T = ()> = std::result::Result<T, SnapshotError>;
 
@@ -45,13 +52,13 @@ fn range(section: &'static str, what: impl Fn() -> String, r: Range32, len: usiz
     }
 }
 
-fn str_id(section: &'static str, what: impl Fn() -> String, id: StrId, rs: &Ruleset) -> Result {
+fn str_id(section: &'static str, what: impl Fn() -> String, id: StrId, rs: &Tables) -> Result {
     index(section, what, id.0, rs.strings.len())
 }
 
-/// Validates everything but regex compilation. `patterns` are the regex
-/// pattern ids read from the snapshot.
-pub(crate) fn validate(rs: &Ruleset, patterns: &[StrId]) -> Result {
+/// Validates everything but regex compilation.
+pub(crate) fn validate(rs: &Tables) -> Result {
+    let patterns = &rs.regexes;
     // Strings themselves were checked while decoding (UTF-8, ends).
     for (i, a) in rs.attrs.iter().enumerate() {
         str_id("attrs", || format!("attribute {i}"), *a, rs)?;
@@ -251,7 +258,7 @@ fn name_index(idx: &NameIndex, section: &'static str, reachability: Reachability
     Ok(())
 }
 
-fn flag(rs: &Ruleset, i: usize, f: &crate::compile::tables::Flag) -> Result {
+fn flag(rs: &Tables, i: usize, f: &crate::compile::tables::Flag) -> Result {
     let key = || rs.flag_keys.name(i as u32).to_string();
     range(
         "flags",
@@ -308,7 +315,7 @@ fn flag(rs: &Ruleset, i: usize, f: &crate::compile::tables::Flag) -> Result {
     Ok(())
 }
 
-fn instr(rs: &Ruleset, nregex: usize, i: usize, ins: &Instr) -> Result {
+fn instr(rs: &Tables, nregex: usize, i: usize, ins: &Instr) -> Result {
     const S: &str = "code";
     let at = || format!("instruction {i}");
     for (what, t) in [("true", ins.on_true), ("false", ins.on_false)] {
@@ -384,7 +391,7 @@ fn instr(rs: &Ruleset, nregex: usize, i: usize, ins: &Instr) -> Result {
 /// jump targets and the flag or segment its atom names. Instruction edges
 /// only go forward, so every cycle passes through a flag or a segment and is
 /// exactly a dependency cycle. Iterative DFS, O(nodes + edges).
-fn acyclic(rs: &Ruleset) -> Result {
+fn acyclic(rs: &Tables) -> Result {
     let nf = rs.flags.len();
     let ns = rs.segments.len();
     let nc = rs.code.len();
@@ -455,7 +462,7 @@ fn acyclic(rs: &Ruleset) -> Result {
 }
 
 /// Describes the cycle closing at `to`: the flags and segments on the stack from `to`.
-fn cycle(rs: &Ruleset, stack: &[(usize, Vec<usize>, usize)], to: usize) -> SnapshotError {
+fn cycle(rs: &Tables, stack: &[(usize, Vec<usize>, usize)], to: usize) -> SnapshotError {
     let nf = rs.flags.len();
     let ns = rs.segments.len();
     let describe = |n: usize| -> Option<String> {
@@ -487,10 +494,10 @@ fn cycle(rs: &Ruleset, stack: &[(usize, Vec<usize>, usize)], to: usize) -> Snaps
 /// Compiles the regexes (their pattern ids already validated). A pattern id
 /// listed more than once is compiled once, so a hostile snapshot cannot make
 /// us compile the same pattern over and over.
-pub(crate) fn compile_regexes(mut rs: Ruleset, patterns: &[StrId]) -> Result<Ruleset> {
+pub(crate) fn compile_regexes(rs: &Tables) -> Result<Vec<regex::Regex>> {
     let mut compiled: std::collections::BTreeMap<StrId, regex::Regex> = Default::default();
-    let mut regexes = Vec::with_capacity(patterns.len());
-    for &p in patterns {
+    let mut regexes = Vec::with_capacity(rs.regexes.len());
+    for &p in &rs.regexes {
         let re = match compiled.get(&p) {
             Some(re) => re.clone(),
             None => {
@@ -506,8 +513,31 @@ pub(crate) fn compile_regexes(mut rs: Ruleset, patterns: &[StrId]) -> Result<Rul
                 re
             }
         };
-        regexes.push((p, re));
+        regexes.push(re);
     }
-    rs.regexes = regexes;
-    Ok(rs)
+    Ok(regexes)
+}
+
+/// Checks regexes compiled elsewhere (the linker's, from units) against the
+/// pattern ids (already validated): one per pattern, each of its pattern's text.
+pub(crate) fn compiled_regexes(rs: &Tables, compiled: &[regex::Regex]) -> Result {
+    if compiled.len() != rs.regexes.len() {
+        return Err(corrupt(
+            "regexes",
+            format!(
+                "{} compiled regexes for {} patterns",
+                compiled.len(),
+                rs.regexes.len()
+            ),
+        ));
+    }
+    for (i, (&p, re)) in rs.regexes.iter().zip(compiled).enumerate() {
+        if re.as_str() != rs.strings.get(p) {
+            return Err(corrupt(
+                "regexes",
+                format!("regex {i} is not the pattern its id names"),
+            ));
+        }
+    }
+    Ok(())
 }
