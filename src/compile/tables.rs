@@ -150,6 +150,7 @@ macro_rules! vouched {
         )
     };
 }
+pub(crate) use vouched;
 
 /// Says that range `r` lies inside an array of `len` because validation vouched for it.
 macro_rules! vouched_range {
@@ -162,6 +163,7 @@ macro_rules! vouched_range {
         )
     };
 }
+pub(crate) use vouched_range;
 
 /// An index validation vouched for is out of range: unreachable for a
 /// `Ruleset` made by [`Ruleset::from_tables`]. Out of line and without
@@ -177,7 +179,7 @@ fn unvouched() -> ! {
 /// `[]`'s bounds-check panic (index, length and location set up inline) kept
 /// the evaluator's segment path from inlining.
 #[inline(always)]
-fn trusted<T: ?Sized>(found: Option<&T>) -> &T {
+pub(crate) fn trusted<T: ?Sized>(found: Option<&T>) -> &T {
     match found {
         Some(x) => x,
         None => unvouched(),
@@ -487,6 +489,45 @@ pub struct Derived {
     /// Each variation's name, parallel to `Ruleset::variations`, ready to
     /// hand out in a `Detail` without slicing the string table.
     pub(crate) variation_names: Vec<Box<str>>,
+}
+
+impl Derived {
+    /// How evaluation finds attribute `id` (attribute ids are validated;
+    /// `attr_keys` is parallel to the attributes).
+    #[inline(always)]
+    pub(crate) fn attr_key(&self, id: u32) -> &AttrKey {
+        vouched!(id, self.attr_keys.len(), "attribute ids are in range");
+        trusted(self.attr_keys.get(id as usize))
+    }
+
+    /// The memo slot of prerequisite flag `flag`, or [`NONE`].
+    #[inline]
+    pub(crate) fn flag_memo(&self, flag: u32) -> u32 {
+        vouched!(
+            flag,
+            self.flag_memo.len(),
+            "prerequisite flag ids are in range"
+        );
+        *trusted(self.flag_memo.get(flag as usize))
+    }
+
+    /// The memo slot of segment `segment`, or [`NONE`].
+    #[inline]
+    pub(crate) fn segment_memo(&self, segment: u32) -> u32 {
+        vouched!(segment, self.segment_memo.len(), "segment ids are in range");
+        *trusted(self.segment_memo.get(segment as usize))
+    }
+
+    /// The name of variation `at` (an index into `Ruleset::variations`).
+    #[inline]
+    pub(crate) fn variation_name(&self, at: usize) -> &str {
+        vouched!(
+            at,
+            self.variation_names.len(),
+            "variation indices are in range"
+        );
+        trusted(self.variation_names.get(at).map(|name| &**name))
+    }
 }
 
 /// How evaluation finds an attribute in a context.

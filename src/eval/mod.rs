@@ -244,17 +244,13 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let decision = self.decide(flag.0, row, 0);
         let rules = self.rules;
         let value = &rules.variation(row, decision.variation).value;
-        // Parallel to the variations (built from the same validated table).
         let at = row.variations.start as usize + decision.variation as usize;
-        match rules.derived().variation_names.get(at) {
-            Some(name) => Detail {
-                value: Some(value),
-                variation: Some(name),
-                reason: decision.reason,
-                matched: decision.matched,
-                error: None,
-            },
-            None => Detail::not_found(),
+        Detail {
+            value: Some(value),
+            variation: Some(rules.derived().variation_name(at)),
+            reason: decision.reason,
+            matched: decision.matched,
+            error: None,
         }
     }
 
@@ -326,11 +322,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn target(&self, id: u32, flag: &Flag) -> Option<u32> {
         let rules = self.rules;
         let lowered = &rules.derived().lowered;
-        match lowered.targets.get(id as usize).copied() {
-            Some(Targets::None) => None,
+        match lowered.targets(id) {
+            Targets::None => None,
             // Once the key is interned (`all` does it first), a bitmap
             // probe is cheaper than comparing texts.
-            Some(Targets::Short(range, lengths)) if self.key.get() == KEY_UNRESOLVED => {
+            Targets::Short(range, lengths) if self.key.get() == KEY_UNRESOLVED => {
                 let key = self.context.key_bytes()?;
                 if lengths & ops::length_bit(key.len()) == 0 {
                     return None;
@@ -338,13 +334,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 let word = ops::key8(key);
                 let blob = rules.keys().names.blob_bytes();
                 lowered
-                    .target_keys
-                    .get(range.range())?
+                    .target_keys(range)
                     .iter()
                     .find(|(needle, _)| needle.matches(blob, key, word))
                     .map(|&(_, variation)| variation)
             }
-            Some(Targets::Short(..) | Targets::Interned) | None => {
+            Targets::Short(..) | Targets::Interned => {
                 let key = self.key_id();
                 if key == NONE {
                     return None;
@@ -503,7 +498,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn look_up(&self, id: u32) -> Option<usize> {
         let rules = self.rules;
-        let k = rules.derived().attr_keys.get(id as usize)?;
+        let k = rules.derived().attr_key(id);
         if k.symbol != NO_SYMBOL {
             return self.context.position_of_symbol(k.symbol);
         }
@@ -532,23 +527,27 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// Runs a condition program from `entry`.
+    ///
+    /// Jumps go strictly forward and a program ends at `JUMP_TRUE` or
+    /// `JUMP_FALSE`, which lie past every op index (validated by
+    /// `Ruleset::from_tables`), so the loop runs until `pc` leaves the code:
+    /// one compare a step both bounds the read and finds the end.
     #[inline(always)]
     fn run(&self, entry: u32, depth: u32) -> bool {
         let ops = &self.rules.derived().lowered.ops;
         let mut pc = entry;
-        loop {
-            let Some(op) = ops.get(pc as usize) else {
-                return false;
-            };
+        while let Some(op) = ops.get(pc as usize) {
             pc = if self.test(op, depth) {
                 op.on_true
             } else {
                 op.on_false
             };
-            if pc >= JUMP_FALSE {
-                return pc == JUMP_TRUE;
-            }
         }
+        debug_assert!(
+            pc == JUMP_TRUE || pc == JUMP_FALSE,
+            "a program ends at JUMP_TRUE or JUMP_FALSE (validated), not at {pc}"
+        );
+        pc == JUMP_TRUE
     }
 
     /// One op: a dense match on the lowered test; each common test reads
@@ -657,9 +656,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(always)]
     fn str_in_short(&self, range: Range32, at: Option<usize>, b: &[u8]) -> bool {
         let rules = self.rules;
-        let Some(needles) = rules.derived().lowered.needles.get(range.range()) else {
-            return false;
-        };
+        let needles = rules.derived().lowered.needles(range);
         match self.constant_if_reused(at, b) {
             UNRESOLVED => {
                 let blob = rules.strings().blob_bytes();
@@ -720,29 +717,28 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn reference(&self, op: &Op, depth: u32) -> bool {
         match op.test {
             Test::Segment(segment) => {
-                self.memoized(
-                    self.rules.derived().segment_memo.get(segment as usize),
-                    || u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1)),
-                ) == 1
+                self.memoized(self.rules.derived().segment_memo(segment), || {
+                    u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1))
+                }) == 1
             }
             Test::Prereq { flag, variation } => {
-                self.memoized(
-                    self.rules.derived().flag_memo.get(flag as usize),
-                    || match self.rules.flag_row(flag) {
+                self.memoized(self.rules.derived().flag_memo(flag), || {
+                    match self.rules.flag_row(flag) {
                         f if depth < MAX_DEPTH => self.decide(flag, f, depth + 1).variation,
                         _ => NONE,
-                    },
-                ) == variation
+                    }
+                }) == variation
             }
             _ => false,
         }
     }
 
-    /// The memoized value of a memo slot, computing it on first use.
-    fn memoized(&self, slot: Option<&u32>, compute: impl FnOnce() -> u32) -> u32 {
-        let Some(&slot) = slot.filter(|&&s| s != NONE) else {
+    /// The memoized value of memo slot `slot`, computing it on first use
+    /// ([`NONE`]: a reference no memo slot was given to, computed each time).
+    fn memoized(&self, slot: u32, compute: impl FnOnce() -> u32) -> u32 {
+        if slot == NONE {
             return compute();
-        };
+        }
         if let Ok(memo) = self.memo.try_borrow() {
             let known = memo.as_ref().map_or(UNKNOWN, |m| m.get(slot));
             if known != UNKNOWN {
@@ -764,7 +760,6 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline]
     fn on_str(&self, op: &Op, at: Option<usize>, s: &'c str) -> Option<bool> {
         let rules = self.rules;
-        let blob = rules.strings().blob_bytes();
         let b = s.as_bytes();
         match op.test {
             Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
@@ -783,11 +778,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
                         .is_ok(),
                 )
             }
-            Test::ContainsStr(needle, finder) => {
-                Some(match rules.derived().lowered.finders.get(finder as usize) {
-                    Some(finder) => finder.find(b).is_some(),
-                    None => contains(b, needle.bytes(blob)),
-                })
+            Test::ContainsStr(_, finder) => {
+                Some(rules.derived().lowered.finder(finder).find(b).is_some())
             }
             Test::Semver(rel, i) => self.semver(op.attr, rel, i, at, s),
             Test::Date(rel, i) => {
@@ -958,13 +950,6 @@ fn starts_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
 fn ends_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
     let suffix = needle.bytes(blob);
     b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
-}
-
-/// Whether `needle` occurs in `haystack` (the empty needle always does):
-/// linear time whatever the two are (`memchr::memmem`).
-#[inline]
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= haystack.len() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! instruction `i`, with the same jump targets).
 
 use crate::compile::strings::{StrId, StrTable};
-use crate::compile::tables::{Atom, AttrKey, Instr, Pred, Range32, Rel, Ruleset};
+use crate::compile::tables::{
+    trusted, vouched, vouched_range, Atom, AttrKey, Instr, Pred, Range32, Rel, Ruleset,
+};
 use crate::context::symbols::NO_SYMBOL;
 
 /// `in` lists up to this long are scanned as needles; longer ones are found
@@ -190,6 +192,44 @@ pub(crate) struct Lowered {
     pub(crate) target_keys: Vec<(Needle, u32)>,
     /// Substring searchers of `contains` constants, built once at load.
     pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl Lowered {
+    // Everything here is built by `lower` from tables `Ruleset::from_tables`
+    // validated, so the indices the evaluator passes (rule and segment
+    // entries, jump targets, flag ids, ranges `lower` made) are in range.
+
+    /// The needles of a short `in` list.
+    #[inline(always)]
+    pub(crate) fn needles(&self, range: Range32) -> &[Needle] {
+        vouched_range!(range, self.needles.len(), "short lists were lowered whole");
+        trusted(self.needles.get(range.range()))
+    }
+
+    /// The substring searcher of a `contains` op.
+    #[inline]
+    pub(crate) fn finder(&self, i: u32) -> &memchr::memmem::Finder<'static> {
+        vouched!(i, self.finders.len(), "each contains op has its finder");
+        trusted(self.finders.get(i as usize))
+    }
+
+    /// How flag `flag`'s targets are tested.
+    #[inline(always)]
+    pub(crate) fn targets(&self, flag: u32) -> Targets {
+        vouched!(flag, self.targets.len(), "flag ids are in range");
+        *trusted(self.targets.get(flag as usize))
+    }
+
+    /// The keys of a short target list.
+    #[inline]
+    pub(crate) fn target_keys(&self, range: Range32) -> &[(Needle, u32)] {
+        vouched_range!(
+            range,
+            self.target_keys.len(),
+            "short target lists were lowered whole"
+        );
+        trusted(self.target_keys.get(range.range()))
+    }
 }
 
 /// Lowers every instruction of `rules.code`; `attr_keys` are the
