@@ -597,16 +597,19 @@ mod tests {
     use crate::compile::tables::{JUMP_FALSE, JUMP_TRUE};
     use crate::compile::unit::{FlagUnit, UnitAtom, UnitInstr, UnitRule, UnitServe};
 
-    /// Moved from tests/hostile_input.rs (the units are internal): relocating
-    /// code whose jump offsets overflow `u32` is a malformed unit, not a panic.
-    #[test]
-    fn jump_offsets_that_overflow_are_malformed_not_a_panic() {
-        let instr = |on_true: u32| UnitInstr {
+    /// `x exists`, jumping to `on_true` when it holds.
+    fn exists(on_true: u32) -> UnitInstr {
+        UnitInstr {
             atom: UnitAtom::Exists("x".into()),
             on_true,
             on_false: JUMP_FALSE,
-        };
-        let flag = |key: &str, code: Vec<UnitInstr>| FlagUnit {
+        }
+    }
+
+    /// A boolean flag unit `key` (variations `on`, `off`; default `off`)
+    /// with one rule entering `code` at `entry` and serving `serve`.
+    fn boolean(key: &str, entry: u32, serve: u32, code: Vec<UnitInstr>) -> FlagUnit {
+        FlagUnit {
             key: key.into(),
             variations: vec![
                 ("on".into(), serde_json::json!(true)),
@@ -619,14 +622,20 @@ mod tests {
             targets: Vec::new(),
             rules: vec![UnitRule {
                 name: None,
-                entry: u32::MAX - 2,
-                serve: UnitServe::Variation(0),
+                entry,
+                serve: UnitServe::Variation(serve),
             }],
             rollout: None,
             code,
-        };
-        let first = flag("a", vec![instr(JUMP_TRUE); 8]);
-        let second = flag("b", vec![instr(u32::MAX - 3)]);
+        }
+    }
+
+    /// Moved from tests/hostile_input.rs (the units are internal): relocating
+    /// code whose jump offsets overflow `u32` is a malformed unit, not a panic.
+    #[test]
+    fn jump_offsets_that_overflow_are_malformed_not_a_panic() {
+        let first = boolean("a", u32::MAX - 2, 0, vec![exists(JUMP_TRUE); 8]);
+        let second = boolean("b", u32::MAX - 2, 0, vec![exists(u32::MAX - 3)]);
         let keys = NameIndex::build(std::iter::empty());
         let result = link(&[first, second], &[], keys);
         assert!(matches!(result, Err(LinkError::Malformed(_))), "{result:?}");
@@ -637,29 +646,7 @@ mod tests {
     /// linked into a ruleset whose accessors would index past the flag.
     #[test]
     fn link_output_is_validated() {
-        let unit = |serve: u32| FlagUnit {
-            key: "f".into(),
-            variations: vec![
-                ("on".into(), serde_json::json!(true)),
-                ("off".into(), serde_json::json!(false)),
-            ],
-            default: 1,
-            when_disabled: 1,
-            enabled: true,
-            salt: "f".into(),
-            targets: Vec::new(),
-            rules: vec![UnitRule {
-                name: None,
-                entry: 0,
-                serve: UnitServe::Variation(serve),
-            }],
-            rollout: None,
-            code: vec![UnitInstr {
-                atom: UnitAtom::Exists("x".into()),
-                on_true: JUMP_TRUE,
-                on_false: JUMP_FALSE,
-            }],
-        };
+        let unit = |serve: u32| boolean("f", 0, serve, vec![exists(JUMP_TRUE)]);
         let keys = || NameIndex::build(std::iter::empty());
         link(&[unit(1)], &[], keys()).expect("a valid unit links");
         match link(&[unit(2)], &[], keys()) {
