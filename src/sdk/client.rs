@@ -1,4 +1,4 @@
-//! The SDK client: an [`Engine`] kept current by a [feed](super::feed) that
+//! The SDK client: an [`Engine`] kept current by a [`feed`] that
 //! runs on the client's own thread and tokio runtime.
 //!
 //! [`Client::builder`] takes the upstream URL and SDK key; `build` reads the

@@ -6,7 +6,7 @@
 //! `u64`-length-prefixed bytes and strings, roaring bitmaps in their portable
 //! serialization behind a length, record counts checked against the bytes
 //! left so a hostile count never over-allocates — the variation value codec
-//! ([`value`]) and the codec of compiled, unlinked units ([`unit`]), which
+//! ([`value`]) and the codec of compiled, unlinked units ([`unit`](mod@unit)), which
 //! patches ship. `format` lays out snapshot bodies with them and `patch` its
 //! payload; `compile` knows nothing of any of it.
 
