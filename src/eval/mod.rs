@@ -111,10 +111,21 @@ impl Clone for Prepared<'_, '_> {
 }
 
 impl Drop for Prepared<'_, '_> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(scratch) = self.memo.get_mut().take() {
-            scratch.give_back();
+        // Most checks reach no segment or prerequisite: one test, no move.
+        let memo = self.memo.get_mut();
+        if memo.is_some() {
+            give_back(memo);
         }
+    }
+}
+
+/// Returns a dropped [`Prepared`]'s memo buffer to the thread's pool.
+#[cold]
+fn give_back(memo: &mut Option<Scratch>) {
+    if let Some(scratch) = memo.take() {
+        scratch.give_back();
     }
 }
 
