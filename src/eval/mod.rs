@@ -446,18 +446,26 @@ impl<'r, 'c> Prepared<'r, 'c> {
             .map(|arm| arm.variation)
     }
 
+    /// Attribute `id`'s value (a split's `by`).
     #[inline]
     fn attr(&self, id: u32) -> Option<Attr<'c>> {
-        self.position(id).map(|at| self.context.attr_at(at))
+        let symbol = self.rules.derived().attr_key(id).symbol;
+        self.position(id, symbol).map(|at| self.context.attr_at(at))
     }
 
-    /// Where the attribute `op` reads is in the context: [`Prepared::position`]
-    /// with the name's symbol taken from the op (no detour through the
-    /// ruleset's attribute table).
+    /// Where the attribute `op` reads is in the context.
     #[inline(always)]
     fn locate(&self, op: &Op) -> Option<usize> {
-        let Some(cell) = self.slots.get(op.attr as usize) else {
-            return self.find(op.attr, op.symbol);
+        self.position(op.attr, op.symbol)
+    }
+
+    /// Where attribute `id`, whose name has symbol `symbol`, is in the
+    /// context: found on first use, then cached in `slots` (ids below
+    /// [`SLOT_CACHE`]).
+    #[inline(always)]
+    fn position(&self, id: u32, symbol: u32) -> Option<usize> {
+        let Some(cell) = self.slots.get(id as usize) else {
+            return self.find(id, symbol);
         };
         let known = cell.get();
         if known < SLOT_MISSING {
@@ -466,54 +474,34 @@ impl<'r, 'c> Prepared<'r, 'c> {
         if known == SLOT_MISSING {
             return None;
         }
-        let found = self.find(op.attr, op.symbol);
-        cache_position(cell, found);
+        let found = self.find(id, symbol);
+        match found {
+            None => cell.set(SLOT_MISSING),
+            Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
+            // Too far into a huge context to cache: looked up each time.
+            Some(_) => {}
+        }
         found
     }
 
-    /// Finds attribute `id`, whose name has symbol `symbol`, in the context.
+    /// Finds attribute `id` in the context: a probe by its name's symbol,
+    /// or by its name when it has none.
     #[inline(always)]
     fn find(&self, id: u32, symbol: u32) -> Option<usize> {
         if symbol != NO_SYMBOL {
-            self.context.position_of_symbol(symbol)
-        } else {
-            self.look_up(id)
+            return self.context.position_of_symbol(symbol);
         }
+        self.find_by_name(id)
     }
 
-    /// Where attribute `id` is in the context, found on first use.
-    #[inline(always)]
-    fn position(&self, id: u32) -> Option<usize> {
-        let Some(cell) = self.slots.get(id as usize) else {
-            return self.look_up(id);
-        };
-        let known = cell.get();
-        if known < SLOT_MISSING {
-            return Some(usize::from(known));
-        }
-        if known == SLOT_MISSING {
-            return None;
-        }
-        self.resolve(cell, id)
-    }
-
-    /// Looks attribute `id` up and caches where it is in `cell`.
-    #[inline]
-    fn resolve(&self, cell: &Cell<u8>, id: u32) -> Option<usize> {
-        let found = self.look_up(id);
-        cache_position(cell, found);
-        found
-    }
-
-    /// Finds attribute `id` in the context by its name's symbol.
-    #[inline]
-    fn look_up(&self, id: u32) -> Option<usize> {
-        let rules = self.rules;
-        let k = rules.derived().attr_key(id);
-        if k.symbol != NO_SYMBOL {
-            return self.context.position_of_symbol(k.symbol);
-        }
-        let name = rules
+    /// Finds attribute `id` by its name: only names the full symbol table
+    /// left without a symbol.
+    #[cold]
+    #[inline(never)]
+    fn find_by_name(&self, id: u32) -> Option<usize> {
+        let k = self.rules.derived().attr_key(id);
+        let name = self
+            .rules
             .strings()
             .blob_bytes()
             .get(k.start as usize..k.end as usize)?;
@@ -925,17 +913,6 @@ impl<'r, 'c> Prepared<'r, 'c> {
             }
         }
         segment.entry != NONE && self.run(segment.entry, depth)
-    }
-}
-
-/// Remembers in `cell` where an attribute was found.
-#[inline(always)]
-fn cache_position(cell: &Cell<u8>, found: Option<usize>) {
-    match found {
-        None => cell.set(SLOT_MISSING),
-        Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
-        // Too far into a huge context to cache: looked up each time.
-        Some(_) => {}
     }
 }
 
