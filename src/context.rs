@@ -6,19 +6,24 @@
 //! drops `null` values (they count as missing) and sorts attributes by name
 //! (`name_order`) so lookups by name are a binary search; evaluation finds
 //! attributes by the process-wide symbol of their names instead
-//! (`context::symbols`): a probe of a small index of integers.
+//! (`context::symbols`): one load from a small direct map of bytes for the
+//! low symbols, a probe of a small index of integers for the rest.
 //!
 //! The context is packed: every name and string value lives in one text
 //! buffer, every attribute in one array of small fixed-size entries, their
-//! name symbols and symbol index in two arrays of integers, and every array
-//! element in another, so a context is five allocations whatever its size.
+//! name symbols, symbol map and symbol index in three arrays of integers,
+//! and every array element in another, so a context is at most six
+//! allocations whatever its size.
 //! Replacing or removing an attribute cuts its old bytes and elements out
 //! of the buffers, so a long-lived context that is updated keeps only live
 //! data. Readers get borrowed views ([`Attr`], [`Element`]).
 
 use std::fmt;
 
+pub(crate) mod symbol_map;
 pub(crate) mod symbols;
+
+use symbol_map::SymbolMap;
 
 /// An attribute value, as the operators see it (a view into a [`Context`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,10 +129,9 @@ pub struct Context {
     /// The process-wide symbol of each entry's name ([`symbols`]), parallel
     /// to `entries`.
     symbols: Vec<u32>,
-    /// An open-addressing index over `symbols`: a power of two of slots, at
-    /// least twice the attributes, each (symbol, position + 1), or (0, 0)
-    /// when empty. Names without a symbol are not in it.
-    index: Vec<(u32, u32)>,
+    /// The position of each attribute by its name's symbol, rebuilt when
+    /// attributes are added or removed.
+    map: SymbolMap,
     /// Elements of all array attributes, nothing else (same as `text`).
     elements: Vec<Slot>,
     /// The key's range of the text.
@@ -255,7 +259,7 @@ impl Context {
             text: String::new(),
             entries: Vec::with_capacity(object.len()),
             symbols: Vec::new(),
-            index: Vec::new(),
+            map: SymbolMap::default(),
             elements: Vec::new(),
             key: None,
         };
@@ -495,22 +499,9 @@ impl Context {
         }
     }
 
-    /// Rebuilds `index` (after attributes were added or removed).
+    /// Rebuilds the symbol map (after attributes were added or removed).
     fn refresh_index(&mut self) {
-        let size = (self.symbols.len() * 2).max(4).next_power_of_two();
-        self.index.clear();
-        self.index.resize(size, (0, 0));
-        let mask = size - 1;
-        for (i, &symbol) in self.symbols.iter().enumerate() {
-            if symbol == symbols::NO_SYMBOL {
-                continue;
-            }
-            let mut at = symbols::slot(symbol, mask);
-            while self.index[at].1 != 0 {
-                at = (at + 1) & mask;
-            }
-            self.index[at] = (symbol, i as u32 + 1);
-        }
+        self.map.rebuild(&self.symbols);
     }
 
     fn refresh_key(&mut self) {
@@ -567,12 +558,7 @@ impl Context {
     /// is independent, so the processor issues them all together.
     #[inline]
     pub(crate) fn warm(&self) {
-        let mut acc = 0u32;
-        let mut i = 0;
-        while let Some(&(s, _)) = self.index.get(i) {
-            acc ^= s;
-            i += 8;
-        }
+        let mut acc = self.map.warm();
         let mut i = 0;
         while let Some(e) = self.entries.get(i) {
             acc ^= e.name.start;
@@ -590,27 +576,16 @@ impl Context {
         std::hint::black_box(acc);
     }
 
-    /// The position of the attribute whose name has symbol `symbol` (not
-    /// [`symbols::NO_SYMBOL`]): a probe of the context's symbol index
-    /// (usually one), no text compared.
-    #[inline]
+    /// The position of the attribute whose name has symbol `symbol`.
+    #[cfg(test)]
     pub(crate) fn position_of_symbol(&self, symbol: u32) -> Option<usize> {
-        let index = &self.index[..];
-        let mask = index.len().wrapping_sub(1);
-        let mut at = symbols::slot(symbol, mask);
-        // The index is at least twice the attributes, so a probe ends at an
-        // empty slot; the bound only guards the loop.
-        for _ in 0..index.len() {
-            let (s, i) = *index.get(at)?;
-            if i == 0 {
-                return None;
-            }
-            if s == symbol {
-                return Some(i as usize - 1);
-            }
-            at = (at + 1) & mask;
-        }
-        None
+        self.map.position(symbol)
+    }
+
+    /// The context's symbol map, for the evaluator's lookups.
+    #[inline(always)]
+    pub(crate) fn symbol_map(&self) -> &SymbolMap {
+        &self.map
     }
 
     /// The `i`-th attribute's value as bytes when it is a string.

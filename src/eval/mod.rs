@@ -20,6 +20,7 @@ use ops::{Op, Targets, Test};
 
 pub(crate) mod ops;
 
+use crate::context::symbol_map::FAR;
 use crate::context::symbols::NO_SYMBOL;
 use crate::context::{same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
@@ -46,14 +47,6 @@ const UNKNOWN: u32 = u32::MAX;
 /// The context key not yet interned.
 const KEY_UNRESOLVED: u32 = u32::MAX - 1;
 
-/// Attribute ids below this have their context position cached in the
-/// [`Prepared`] itself; higher ids are looked up at each use (still a scan of
-/// the context's name hashes, never a walk of the ruleset).
-const SLOT_CACHE: usize = 64;
-/// An attribute whose position has not been looked up yet.
-const SLOT_UNRESOLVED: u8 = u8::MAX;
-/// An attribute the context does not have.
-const SLOT_MISSING: u8 = u8::MAX - 1;
 /// Context positions below this have the constant their string value equals
 /// cached in the [`Prepared`].
 const CONSTANT_CACHE: usize = 32;
@@ -61,9 +54,9 @@ const CONSTANT_CACHE: usize = 32;
 /// A context bound to one ruleset, ready to evaluate any of its flags.
 ///
 /// It is fixed-size and made in constant time. It caches, per evaluation
-/// context, what does not change from one flag to the next: where each
-/// attribute is in the context (found on first use), the interned context key
-/// (on first use), which interned constant a string attribute equals (so `==`
+/// context, what does not change from one flag to the next (where each
+/// attribute is in the context needs no cache: the context's direct map of
+/// symbols answers in one load): the interned context key (on first use), which interned constant a string attribute equals (so `==`
 /// and `in` lists compare integers), the last semantic version and the last
 /// instant parsed from an attribute, and the answers of segments and
 /// prerequisite flags (so each is computed at most once, which is what makes
@@ -79,9 +72,6 @@ pub struct Prepared<'r, 'c> {
     /// The interned id of the context key, [`NONE`] when it has none or is
     /// in no list, [`KEY_UNRESOLVED`] until asked.
     key: Cell<u32>,
-    /// For attribute ids below [`SLOT_CACHE`]: the attribute's position in
-    /// the context, [`SLOT_MISSING`], or [`SLOT_UNRESOLVED`].
-    slots: [Cell<u8>; SLOT_CACHE],
     /// For context positions below [`CONSTANT_CACHE`]: the string constant
     /// the value equals ([`UNRESOLVED`] until asked, [`NO_CONSTANT`] when none).
     constants: [Cell<u32>; CONSTANT_CACHE],
@@ -101,7 +91,6 @@ impl Clone for Prepared<'_, '_> {
             rules: self.rules,
             context: self.context,
             key: self.key.clone(),
-            slots: self.slots.clone(),
             constants: self.constants.clone(),
             version: self.version.clone(),
             instant: self.instant.clone(),
@@ -200,7 +189,6 @@ impl Ruleset {
             rules: self,
             context,
             key: Cell::new(KEY_UNRESOLVED),
-            slots: [const { Cell::new(SLOT_UNRESOLVED) }; SLOT_CACHE],
             constants: [const { Cell::new(UNRESOLVED) }; CONSTANT_CACHE],
             version: Cell::new((NONE, None)),
             instant: Cell::new((NONE, None)),
@@ -460,44 +448,30 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// Where attribute `id`, whose name has symbol `symbol`, is in the
-    /// context: found on first use, then cached in `slots` (ids below
-    /// [`SLOT_CACHE`]).
+    /// context: for the low symbols one load from the context's direct map
+    /// (as cheap as a cache would be); otherwise out of line, by a probe of
+    /// the context's symbol index, or for a name without a symbol (the
+    /// process-wide table was full) by a binary search of its names.
     #[inline(always)]
     fn position(&self, id: u32, symbol: u32) -> Option<usize> {
-        let Some(cell) = self.slots.get(id as usize) else {
-            return self.find(id, symbol);
-        };
-        let known = cell.get();
-        if known < SLOT_MISSING {
-            return Some(usize::from(known));
+        match self.context.symbol_map().direct_entry(symbol) {
+            FAR => self.position_far(id, symbol),
+            d => usize::from(d).checked_sub(1),
         }
-        if known == SLOT_MISSING {
-            return None;
-        }
-        let found = self.find(id, symbol);
-        match found {
-            None => cell.set(SLOT_MISSING),
-            Some(at) if at < usize::from(SLOT_MISSING) => cell.set(at as u8),
-            // Too far into a huge context to cache: looked up each time.
-            Some(_) => {}
-        }
-        found
     }
 
-    /// Finds attribute `id` in the context: a probe by its name's symbol,
-    /// or by its name when it has none.
-    #[inline(always)]
-    fn find(&self, id: u32, symbol: u32) -> Option<usize> {
+    /// [`Prepared::position`] of an attribute the direct map does not hold.
+    #[cold]
+    #[inline(never)]
+    fn position_far(&self, id: u32, symbol: u32) -> Option<usize> {
         if symbol != NO_SYMBOL {
-            return self.context.position_of_symbol(symbol);
+            return self.context.symbol_map().position_in_index(symbol);
         }
         self.find_by_name(id)
     }
 
     /// Finds attribute `id` by its name: only names the full symbol table
     /// left without a symbol.
-    #[cold]
-    #[inline(never)]
     fn find_by_name(&self, id: u32) -> Option<usize> {
         let k = self.rules.derived().attr_key(id);
         let name = self
