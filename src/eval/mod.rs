@@ -578,7 +578,15 @@ impl<'r, 'c> Prepared<'r, 'c> {
                     return false;
                 };
                 match self.context.str_at(at) {
-                    Some(s) => self.semver(op.attr, rel, i, Some(at), s) == Some(!op.negate),
+                    Some(s) => {
+                        // Parsed once per binding: a version already parsed
+                        // is cheaper than the shortcut.
+                        let parsed = self.version.get().0 == op.attr;
+                        if !parsed && self.settled_false(rel, i, op.negate, s) {
+                            return false;
+                        }
+                        self.semver(op.attr, rel, i, Some(at), s) == Some(!op.negate)
+                    }
                     None => self.general(op, at),
                 }
             }
@@ -648,6 +656,20 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let version = self.parsed(&self.version, attr, at, s, semver::parse)?;
         let lit = self.rules.version(i);
         Some(rel.holds(version.precedence(&lit.as_ref())))
+    }
+
+    /// Whether the semver test `rel` literal `i` (negated or not) of the
+    /// text `s` is false without parsing `s`: the test holds when `s` is a
+    /// version and the relation holds `!= negate`, so when the number parts
+    /// already decide a relation that holds `== negate`, the test is false
+    /// whether the rest of `s` is a version or not.
+    #[inline(always)]
+    fn settled_false(&self, rel: Rel, i: u32, negate: bool, s: &str) -> bool {
+        let lit = self.rules.version(i).as_ref();
+        match semver::precedence_if_version(s, &lit) {
+            Some(order) => rel.holds(order) == negate,
+            None => false,
+        }
     }
 
     /// The tests against a string constant that compare bytes: `==`, a short

@@ -154,6 +154,46 @@ pub fn parse(text: &str) -> Option<VersionRef<'_>> {
     }
 }
 
+/// The precedence `text` would have against `lit` if it is a version,
+/// read from its number parts and whether it has a pre-release only, as the
+/// one-pass form reads them: whenever [`parse`] gives a version, its
+/// [`VersionRef::precedence`] against `lit` is this when this is `Some`.
+/// `None` when the parts are not in the one-pass form or both have a
+/// pre-release (their texts would decide). So a comparison this answers
+/// as "does not hold" needs no parse at all: an invalid version does not
+/// hold either.
+#[inline]
+pub fn precedence_if_version(text: &str, lit: &VersionRef<'_>) -> Option<Ordering> {
+    let bytes = text.as_bytes();
+    let (major, mut i) = plain_number(bytes, 0)?;
+    let order = major.cmp(&lit.major);
+    if order != Ordering::Equal {
+        return Some(order);
+    }
+    let (mut minor, mut patch) = (0, 0);
+    if bytes.get(i) == Some(&b'.') {
+        (minor, i) = plain_number(bytes, i + 1)?;
+        if bytes.get(i) == Some(&b'.') {
+            (patch, i) = plain_number(bytes, i + 1)?;
+        }
+    }
+    let order = (minor, patch).cmp(&(lit.minor, lit.patch));
+    if order != Ordering::Equal {
+        return Some(order);
+    }
+    let pre = match bytes.get(i) {
+        None | Some(b'+') => false,
+        Some(b'-') => true,
+        Some(_) => return None,
+    };
+    match (pre, lit.pre.is_empty()) {
+        (false, true) => Some(Ordering::Equal),
+        (false, false) => Some(Ordering::Greater),
+        (true, true) => Some(Ordering::Less),
+        (true, false) => None,
+    }
+}
+
 /// The common case in one pass: `MAJOR[.MINOR[.PATCH]][-PRE][+BUILD]`,
 /// no leading `v`, no leading zeros, at most 18 digits a part (so no
 /// overflow check).
@@ -354,12 +394,23 @@ mod tests {
                 .collect();
             texts.extend(longer);
         }
+        let lits: Vec<VersionRef<'_>> = ["0", "1", "1.0", "10.1.0", "1.1-a", "1.0-0.a", "1-1"]
+            .iter()
+            .filter_map(|t| parse(t))
+            .collect();
+        assert_eq!(lits.len(), 7);
         for text in &texts {
             let general = parse_general(text);
             if let Some(p) = parse_plain(text) {
                 assert_eq!(Some(p), general, "{text:?}");
             }
             assert_eq!(parse(text), general, "{text:?}");
+            // The shortcut's precedence is the parsed version's.
+            for lit in &lits {
+                if let (Some(v), Some(order)) = (general, precedence_if_version(text, lit)) {
+                    assert_eq!(v.precedence(lit), order, "{text:?} against {lit:?}");
+                }
+            }
         }
         // The one-pass form does take pre-release and build parts.
         for text in ["5.0.0-rc.1", "1.0.0-0.3.7+b.1", "1.2+x"] {
