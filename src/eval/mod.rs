@@ -417,12 +417,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn split(&self, split: u32) -> Option<u32> {
         let rules = self.rules;
         let split = rules.split(split);
-        let salt = rules.strings().get(split.salt);
+        let salt = rules.strings().get_bytes(split.salt);
         let b = if split.by == NONE {
-            bucket::bucket(salt, self.context.key()?)
+            bucket::bucket_bytes(salt, self.context.key_bytes()?)
         } else {
             match self.attr(split.by)? {
-                Attr::Str(s) => bucket::bucket(salt, s),
+                Attr::Str(s) => bucket::bucket_bytes(salt, s.as_bytes()),
                 Attr::Num(n) => bucket::bucket_integer(salt, bucket::integral(n)?),
                 _ => return None,
             }

@@ -18,26 +18,33 @@ const STACK: usize = 256;
 const SHORT: usize = 48;
 
 /// The bucket of `value` under `salt`.
+#[inline]
 pub fn bucket(salt: &str, value: &str) -> u32 {
+    bucket_bytes(salt.as_bytes(), value.as_bytes())
+}
+
+/// The bucket of `value` under `salt`, as bytes (the evaluator has both as
+/// bytes, and hashing needs nothing else).
+pub fn bucket_bytes(salt: &[u8], value: &[u8]) -> u32 {
     let len = salt.len() + 1 + value.len();
     let hash = if len <= SHORT {
         // Most salts and keys are short: a small buffer is cheaper to clear.
         let mut buf = [0u8; SHORT];
-        copy_short(&mut buf[..salt.len()], salt.as_bytes());
+        copy_short(&mut buf[..salt.len()], salt);
         buf[salt.len()] = b':';
-        copy_short(&mut buf[salt.len() + 1..len], value.as_bytes());
+        copy_short(&mut buf[salt.len() + 1..len], value);
         xxh3_64(&buf[..len])
     } else if len <= STACK {
         let mut buf = [0u8; STACK];
-        buf[..salt.len()].copy_from_slice(salt.as_bytes());
+        buf[..salt.len()].copy_from_slice(salt);
         buf[salt.len()] = b':';
-        buf[salt.len() + 1..len].copy_from_slice(value.as_bytes());
+        buf[salt.len() + 1..len].copy_from_slice(value);
         xxh3_64(&buf[..len])
     } else {
         let mut hasher = Xxh3::new();
-        hasher.update(salt.as_bytes());
+        hasher.update(salt);
         hasher.update(b":");
-        hasher.update(value.as_bytes());
+        hasher.update(value);
         hasher.digest()
     };
     (hash % u64::from(BUCKETS)) as u32
@@ -77,9 +84,9 @@ pub fn integral(n: f64) -> Option<i64> {
 }
 
 /// The bucket of an integral number, written in decimal with no fraction.
-pub fn bucket_integer(salt: &str, n: i64) -> u32 {
+pub fn bucket_integer(salt: &[u8], n: i64) -> u32 {
     let mut text = itoa::Buffer::new();
-    bucket(salt, text.format(n))
+    bucket_bytes(salt, text.format(n).as_bytes())
 }
 
 #[cfg(test)]
@@ -116,6 +123,6 @@ mod tests {
         assert_eq!(integral(1.5), None);
         assert_eq!(integral(MAX_BUCKETABLE), Some(9_007_199_254_740_992));
         assert_eq!(integral(MAX_BUCKETABLE * 2.0), None);
-        assert_eq!(bucket_integer("f", 42), bucket("f", "42"));
+        assert_eq!(bucket_integer(b"f", 42), bucket("f", "42"));
     }
 }
