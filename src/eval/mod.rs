@@ -369,8 +369,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
             };
         }
         let flag_rules = rules.rules(flag.rules);
+        let code = Code::of(rules);
         for (index, rule) in flag_rules.iter().enumerate() {
-            if !self.run(rule.entry, depth) {
+            if !self.run(code, rule.entry, depth) {
                 continue;
             }
             let name = (rule.name != NONE).then(|| rules.strings().get(StrId(rule.name)));
@@ -506,11 +507,10 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// `Ruleset::from_tables`), so the loop runs until `pc` leaves the code:
     /// one compare a step both bounds the read and finds the end.
     #[inline(always)]
-    fn run(&self, entry: u32, depth: u32) -> bool {
-        let ops = &self.rules.derived().lowered.ops;
+    fn run(&self, code: Code<'r>, entry: u32, depth: u32) -> bool {
         let mut pc = entry;
-        while let Some(op) = ops.get(pc as usize) {
-            pc = if self.test(op, depth) {
+        while let Some(op) = code.ops.get(pc as usize) {
+            pc = if self.test(op, code.blob, depth) {
                 op.on_true
             } else {
                 op.on_false
@@ -528,8 +528,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// dispatch per op), everything else (arrays, type mismatches, the rarer
     /// tests) goes through [`Prepared::general`].
     #[inline(always)]
-    fn test(&self, op: &Op, depth: u32) -> bool {
-        let blob = self.rules.strings().blob_bytes();
+    fn test(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
         match op.test {
             Test::StrEq(needle) => match self.string_of(op) {
                 Read::Str(at, b) => self.str_eq(needle, Some(at), b) != op.negate,
@@ -908,7 +907,28 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 }
             }
         }
-        segment.entry != NONE && self.run(segment.entry, depth)
+        segment.entry != NONE && self.run(Code::of(self.rules), segment.entry, depth)
+    }
+}
+
+/// The tables every op of a condition program reads, looked up once per
+/// flag rather than once per op (the evaluator's stores to its caches would
+/// otherwise make the compiler load them again at every op).
+#[derive(Clone, Copy)]
+struct Code<'r> {
+    /// The lowered ops.
+    ops: &'r [Op],
+    /// The ruleset's string blob, which needles point into.
+    blob: &'r [u8],
+}
+
+impl<'r> Code<'r> {
+    #[inline(always)]
+    fn of(rules: &'r Ruleset) -> Code<'r> {
+        Code {
+            ops: &rules.derived().lowered.ops,
+            blob: rules.strings().blob_bytes(),
+        }
     }
 }
 
