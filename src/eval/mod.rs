@@ -1,11 +1,11 @@
 //! Evaluation over the compiled decision tables.
 //!
 //! [`Ruleset::prepare`] binds a [`Context`] to a ruleset in constant time:
-//! nothing is looked up until a flag reads it. The first time an evaluation
-//! reads an attribute it is found in the context by a scan of the context's
-//! name hashes (a few contiguous `u32`s, confirmed by one name compare) and
-//! the position is remembered; the context key is interned the first time a
-//! target list or a segment asks for it. So one check costs what the
+//! nothing is looked up until a flag reads it. An op finds its attribute in
+//! the context by the process-wide symbol of its name: one load from the
+//! context's direct map of symbols (`context::symbol_map`), no text
+//! compared; the context key is interned the first time a target list or a
+//! segment asks for it. So one check costs what the
 //! evaluated flag reads, whatever the size of the ruleset. The resulting
 //! [`Prepared`] answers any number of flags without allocating: a flag is
 //! found by key through a hash index, targets are roaring bitmap probes,
@@ -540,6 +540,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 Read::Other(at) => self.general(op, at),
                 Read::Missing => false,
             },
+            Test::StrInHashed(range, hash) => match self.string_of(op) {
+                Read::Str(_, b) => self.str_in_hashed(range, hash, b) != op.negate,
+                Read::Other(at) => self.general(op, at),
+                Read::Missing => false,
+            },
             Test::StartsWith(needle) => match self.string_of(op) {
                 Read::Str(_, b) => starts_with(blob, needle, b) != op.negate,
                 Read::Other(at) => self.general(op, at),
@@ -647,6 +652,17 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
+    /// `in` a hashed short list: one probe, one needle compared.
+    #[inline(always)]
+    fn str_in_hashed(&self, range: Range32, hash: ops::ListHash, b: &[u8]) -> bool {
+        let key = ops::key8(b);
+        let lowered = &self.rules.derived().lowered;
+        match lowered.hashed(range, hash, hash.slot(key, b.len())) {
+            Some(needle) => needle.matches(self.rules.strings().blob_bytes(), b, key),
+            None => false,
+        }
+    }
+
     /// A semver compare of `s` (attribute `attr`'s value when `at` is its
     /// position, parsed once per [`Prepared`] then; an array element when
     /// `at` is `None`); `None` when `s` is not a version.
@@ -679,6 +695,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         Some(match *test {
             Test::StrEq(needle) => self.str_eq(needle, at, b),
             Test::StrInShort(range) => self.str_in_short(range, at, b),
+            Test::StrInHashed(range, hash) => self.str_in_hashed(range, hash, b),
             Test::StartsWith(needle) => starts_with(blob, needle, b),
             Test::EndsWith(needle) => ends_with(blob, needle, b),
             _ => return None,
@@ -756,9 +773,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let rules = self.rules;
         let b = s.as_bytes();
         match op.test {
-            Test::StrEq(_) | Test::StrInShort(_) | Test::StartsWith(_) | Test::EndsWith(_) => {
-                self.needle_test(&op.test, at, b)
-            }
+            Test::StrEq(_)
+            | Test::StrInShort(_)
+            | Test::StrInHashed(..)
+            | Test::StartsWith(_)
+            | Test::EndsWith(_) => self.needle_test(&op.test, at, b),
             Test::StrInLong(range) => {
                 let set = rules.str_set(range);
                 if let Some(at) = at {

@@ -105,8 +105,11 @@ pub(crate) enum Test {
     },
     /// String equals.
     StrEq(Needle),
-    /// String in a short list: a range of `Lowered::needles`.
+    /// String in a short list: a range of `Lowered::needles`, scanned.
     StrInShort(Range32),
+    /// String in a short list (a range of `Lowered::needles`) found by one
+    /// probe of its perfect hash.
+    StrInHashed(Range32, ListHash),
     /// String in a long sorted list: a range of `Ruleset::str_sets`.
     StrInLong(Range32),
     /// Number compares.
@@ -132,6 +135,73 @@ pub(crate) enum Test {
     EndsWith(Needle),
     /// Regex (index into `regexes`).
     Matches(u32),
+}
+
+/// A perfect hash of a short `in` list's needles: needle `i` of the list is
+/// in slot [`ListHash::slot`] of its [`key8`] and length, which holds
+/// `i + 1`; no two needles share a slot, and empty slots hold 0. So a text
+/// is in the list exactly when the needle its slot names matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListHash {
+    /// The odd multiplier that separates the list's needles.
+    mult: u64,
+    /// 64 minus the number of bits of a slot.
+    shift: u32,
+    /// Where the list's slots start in `Lowered::slots`.
+    slots: u32,
+}
+
+/// Lists shorter than this are scanned: a scan of so few needles costs no
+/// more than a hash.
+const HASHED_LIST: usize = 3;
+
+impl ListHash {
+    /// The slot, within the list's slots, of a text with [`key8`] `key` and
+    /// length `len`.
+    #[inline(always)]
+    pub(crate) fn slot(&self, key: u64, len: usize) -> usize {
+        ((key ^ len as u64).wrapping_mul(self.mult) >> self.shift) as usize
+    }
+
+    /// A perfect hash of `needles`, its slots appended to `slots`; `None`
+    /// when no multiplier tried separates them (needles longer than eight
+    /// bytes that share their first eight and their length never are).
+    fn build(needles: &[Needle], slots: &mut Vec<u8>) -> Option<ListHash> {
+        if needles.len() < HASHED_LIST || needles.len() >= usize::from(u8::MAX) {
+            return None;
+        }
+        // At least twice as many slots as needles, at most four times.
+        let base = needles.len().next_power_of_two().trailing_zeros() + 1;
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        for bits in base..=base + 1 {
+            let size = 1usize << bits;
+            let mut table = vec![0u8; size];
+            for _ in 0..64 {
+                // splitmix64: a fixed sequence, so lowering is deterministic.
+                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = seed;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                let hash = ListHash {
+                    mult: (z ^ (z >> 31)) | 1,
+                    shift: 64 - bits,
+                    slots: slots.len() as u32,
+                };
+                table.iter_mut().for_each(|t| *t = 0);
+                let separated = needles.iter().enumerate().all(|(i, n)| {
+                    let t = &mut table[hash.slot(n.key, n.len as usize)];
+                    let free = *t == 0;
+                    *t = i as u8 + 1;
+                    free
+                });
+                if separated {
+                    slots.extend_from_slice(&table);
+                    return Some(hash);
+                }
+            }
+        }
+        None
+    }
 }
 
 /// One lowered instruction.
@@ -185,6 +255,8 @@ pub(crate) struct Lowered {
     pub(crate) ops: Vec<Op>,
     /// Items of short `in` lists.
     pub(crate) needles: Vec<Needle>,
+    /// The slots of the hashed short lists ([`ListHash`]).
+    pub(crate) slots: Vec<u8>,
     /// For each flag, how its targets are tested.
     pub(crate) targets: Vec<Targets>,
     /// Keys of short target lists (needles into the key table's blob), with
@@ -204,6 +276,17 @@ impl Lowered {
     pub(crate) fn needles(&self, range: Range32) -> &[Needle] {
         vouched_range!(range, self.needles.len(), "short lists were lowered whole");
         trusted(self.needles.get(range.range()))
+    }
+
+    /// The needle of hashed list `range` in slot `slot` of `hash`, if any.
+    #[inline(always)]
+    pub(crate) fn hashed(&self, range: Range32, hash: ListHash, slot: usize) -> Option<&Needle> {
+        // The slot is below the list's slot count by construction (the
+        // hash's shift leaves that many values), and a slot holds 0 or
+        // 1 + an index into the list.
+        let at = *trusted(self.slots.get(hash.slots as usize + slot));
+        let i = usize::from(at).checked_sub(1)?;
+        self.needles(range).get(i)
     }
 
     /// The substring searcher of a `contains` op.
@@ -238,12 +321,13 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     let mut out = Lowered {
         ops: Vec::with_capacity(rules.code().len()),
         needles: Vec::new(),
+        slots: Vec::new(),
         targets: Vec::with_capacity(rules.flag_rows().len()),
         target_keys: Vec::new(),
         finders: Vec::new(),
     };
     for instr in rules.code() {
-        let mut op = lower_one(rules, instr, &mut out.needles, &mut out.finders);
+        let mut op = lower_one(rules, instr, &mut out);
         op.symbol = attr_keys
             .get(op.attr as usize)
             .map_or(NO_SYMBOL, |k| k.symbol);
@@ -293,12 +377,7 @@ fn needle(rules: &Ruleset, id: StrId) -> Needle {
     needle_in(rules.strings(), id)
 }
 
-fn lower_one(
-    rules: &Ruleset,
-    instr: &Instr,
-    needles: &mut Vec<Needle>,
-    finders: &mut Vec<memchr::memmem::Finder<'static>>,
-) -> Op {
+fn lower_one(rules: &Ruleset, instr: &Instr, out: &mut Lowered) -> Op {
     let (test, attr, negate) = match instr.atom {
         Atom::Exists(attr) => (Test::Exists, attr, false),
         Atom::Segment(s) => (Test::Segment(s), u32::MAX, false),
@@ -308,12 +387,17 @@ fn lower_one(
                 Pred::StrEq(id) => Test::StrEq(needle(rules, id)),
                 Pred::StrIn(range) => match rules.str_set(range) {
                     set if set.len() <= SHORT_LIST => {
-                        let start = needles.len() as u32;
-                        needles.extend(set.iter().map(|&id| needle(rules, id)));
-                        Test::StrInShort(Range32 {
+                        let start = out.needles.len() as u32;
+                        out.needles.extend(set.iter().map(|&id| needle(rules, id)));
+                        let range = Range32 {
                             start,
                             len: set.len() as u32,
-                        })
+                        };
+                        let items = &out.needles[start as usize..];
+                        match ListHash::build(items, &mut out.slots) {
+                            Some(hash) => Test::StrInHashed(range, hash),
+                            None => Test::StrInShort(range),
+                        }
                     }
                     _ => Test::StrInLong(range),
                 },
@@ -324,8 +408,8 @@ fn lower_one(
                 Pred::NumIn(range) => Test::NumIn(range),
                 Pred::EmptyIn => Test::EmptyIn,
                 Pred::ContainsStr(id) => {
-                    let finder = finders.len() as u32;
-                    finders.push(
+                    let finder = out.finders.len() as u32;
+                    out.finders.push(
                         memchr::memmem::Finder::new(rules.strings().get_bytes(id)).into_owned(),
                     );
                     Test::ContainsStr(needle(rules, id), finder)
@@ -377,6 +461,63 @@ mod tests {
         }
         assert_ne!(key8(b"abcdefgh"), key8(b"abcdefgi"));
         assert_ne!(key8(b"abcdefg"), key8(b"abcxefg"));
+    }
+
+    /// Needles for `items`, with their blob.
+    fn needles_of(items: &[&str]) -> (Vec<u8>, Vec<Needle>) {
+        let mut blob = Vec::new();
+        let needles = items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let start = blob.len() as u32;
+                blob.extend_from_slice(t.as_bytes());
+                Needle {
+                    id: i as u32,
+                    start,
+                    len: t.len() as u32,
+                    key: key8(t.as_bytes()),
+                }
+            })
+            .collect();
+        (blob, needles)
+    }
+
+    #[test]
+    fn hashed_lists_find_exactly_their_items() {
+        let mut slots = Vec::new();
+        for n in HASHED_LIST..=SHORT_LIST {
+            let items: Vec<String> = (0..n)
+                .map(|i| format!("item-{i}-{}", "x".repeat(i)))
+                .collect();
+            let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+            let (blob, needles) = needles_of(&refs);
+            let hash = ListHash::build(&needles, &mut slots).expect("separable");
+            let lookup = |t: &[u8]| {
+                let slot = hash.slot(key8(t), t.len());
+                assert!(slot < slots.len() - hash.slots as usize, "slot in range");
+                let at = slots[hash.slots as usize + slot];
+                usize::from(at)
+                    .checked_sub(1)
+                    .and_then(|i| needles.get(i))
+                    .is_some_and(|needle| needle.matches(&blob, t, key8(t)))
+            };
+            for item in &items {
+                assert!(lookup(item.as_bytes()), "{item} in a list of {n}");
+            }
+            for other in ["", "item-", "item-0-y", "item-1-", "IS", "item-99-"] {
+                assert!(!lookup(other.as_bytes()), "{other:?} not in a list of {n}");
+            }
+        }
+        // The peer flag's lists.
+        let (_, countries) = needles_of(&["IS", "LU", "MT", "LI", "MC"]);
+        assert!(ListHash::build(&countries, &mut slots).is_some());
+        // Too short to be worth hashing; inseparable (same length, same
+        // first eight bytes): scanned instead.
+        let (_, two) = needles_of(&["a", "b"]);
+        assert!(ListHash::build(&two, &mut slots).is_none());
+        let (_, alike) = needles_of(&["enterprise-a", "enterprise-b", "enterprise-c"]);
+        assert!(ListHash::build(&alike, &mut slots).is_none());
     }
 
     #[test]
