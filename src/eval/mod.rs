@@ -598,7 +598,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 let Some(at) = self.locate(op) else {
                     return false;
                 };
-                let element = |b: &[u8]| needle.matches(blob, b, ops::key8(b));
+                let element = |b: &[u8]| needle.matches_text(blob, b);
                 match self.context.any_str_element_at(at, element) {
                     Some(hit) => hit != op.negate,
                     // A string (a substring search) or anything else.
@@ -632,7 +632,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(always)]
     fn str_eq(&self, needle: ops::Needle, at: Option<usize>, b: &[u8]) -> bool {
         match self.constant_if_reused(at, b) {
-            UNRESOLVED => needle.matches(self.rules.strings().blob_bytes(), b, ops::key8(b)),
+            UNRESOLVED => needle.matches_text(self.rules.strings().blob_bytes(), b),
             constant => constant == needle.id,
         }
     }
@@ -858,7 +858,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         match (*element, op.test) {
             (Element::Str(s), Test::ContainsStr(needle, _)) => {
                 let b = s.as_bytes();
-                needle.matches(self.rules.strings().blob_bytes(), b, ops::key8(b))
+                needle.matches_text(self.rules.strings().blob_bytes(), b)
             }
             (Element::Num(n), Test::ContainsNum(want)) => n == want,
             (_, Test::ContainsStr(..) | Test::ContainsNum(_)) => false,

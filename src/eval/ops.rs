@@ -68,6 +68,14 @@ impl Needle {
             && (text.len() <= 8 || self.tail_matches(blob, text))
     }
 
+    /// Whether `text` equals this needle, computing its [`key8`] only when
+    /// the lengths agree (most texts compared with one needle differ in
+    /// length, and then one compare answers).
+    #[inline(always)]
+    pub(crate) fn matches_text(&self, blob: &[u8], text: &[u8]) -> bool {
+        text.len() == self.len as usize && self.matches(blob, text, key8(text))
+    }
+
     /// Bytes 8.. of a needle longer than eight bytes against `text` of the same length.
     #[inline]
     fn tail_matches(&self, blob: &[u8], text: &[u8]) -> bool {
