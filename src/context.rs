@@ -617,7 +617,7 @@ impl Context {
 
     /// Whether the `i`-th attribute is an array with a string element for
     /// which `hit` holds (`None` when it is not an array).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn any_str_element_at(
         &self,
         i: usize,
