@@ -284,7 +284,7 @@ impl Context {
             .map(|e| symbols::intern(span(&text, e.name)))
             .collect();
         context.text = text;
-        context.refresh_index();
+        context.refresh_map();
         context.refresh_key();
         Ok(context)
     }
@@ -414,7 +414,7 @@ impl Context {
                 self.entries.remove(i);
                 self.symbols.remove(i);
                 self.cut_text(name_span);
-                self.refresh_index();
+                self.refresh_map();
             }
         } else {
             let slot = self.slot(value)?;
@@ -433,7 +433,7 @@ impl Context {
                         },
                     );
                     self.symbols.insert(i, symbols::intern(name));
-                    self.refresh_index();
+                    self.refresh_map();
                 }
             }
         }
@@ -500,7 +500,7 @@ impl Context {
     }
 
     /// Rebuilds the symbol map (after attributes were added or removed).
-    fn refresh_index(&mut self) {
+    fn refresh_map(&mut self) {
         self.map.rebuild(&self.symbols);
     }
 

@@ -5,8 +5,8 @@
 //! the context by the process-wide symbol of its name: one load from the
 //! context's direct map of symbols (`context::symbol_map`), no text
 //! compared; the context key is interned the first time a target list or a
-//! segment asks for it. So one check costs what the
-//! evaluated flag reads, whatever the size of the ruleset. The resulting
+//! segment asks for it. So one check costs what the evaluated flag reads,
+//! whatever the size of the ruleset. The resulting
 //! [`Prepared`] answers any number of flags without allocating: a flag is
 //! found by key through a hash index, targets are roaring bitmap probes,
 //! conditions are jump programs, splits are one xxh3 and a scan of a small
@@ -56,8 +56,9 @@ const CONSTANT_CACHE: usize = 32;
 /// It is fixed-size and made in constant time. It caches, per evaluation
 /// context, what does not change from one flag to the next (where each
 /// attribute is in the context needs no cache: the context's direct map of
-/// symbols answers in one load): the interned context key (on first use), which interned constant a string attribute equals (so `==`
-/// and `in` lists compare integers), the last semantic version and the last
+/// symbols answers in one load): the interned context key (on first use),
+/// which interned constant a string attribute equals (so `==` and `in`
+/// lists compare integers), the last semantic version and the last
 /// instant parsed from an attribute, and the answers of segments and
 /// prerequisite flags (so each is computed at most once, which is what makes
 /// the complexity caps bound the work). The memo of segments and
@@ -531,17 +532,17 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn test(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
         match op.test {
             Test::StrEq(needle) => match self.string_of(op) {
-                Read::Str(at, b) => self.str_eq(needle, Some(at), b) != op.negate,
+                Read::Str(at, b) => self.str_eq(blob, needle, Some(at), b) != op.negate,
                 Read::Other(at) => self.general(op, at),
                 Read::Missing => false,
             },
             Test::StrInShort(range) => match self.string_of(op) {
-                Read::Str(at, b) => self.str_in_short(range, Some(at), b) != op.negate,
+                Read::Str(at, b) => self.str_in_short(blob, range, Some(at), b) != op.negate,
                 Read::Other(at) => self.general(op, at),
                 Read::Missing => false,
             },
             Test::StrInHashed(range, hash) => match self.string_of(op) {
-                Read::Str(_, b) => self.str_in_hashed(range, hash, b) != op.negate,
+                Read::Str(_, b) => self.str_in_hashed(blob, range, hash, b) != op.negate,
                 Read::Other(at) => self.general(op, at),
                 Read::Missing => false,
             },
@@ -630,21 +631,19 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// its own value, so the comparison is of interned ids from the second
     /// read on; `None` for an array element.
     #[inline(always)]
-    fn str_eq(&self, needle: ops::Needle, at: Option<usize>, b: &[u8]) -> bool {
+    fn str_eq(&self, blob: &[u8], needle: ops::Needle, at: Option<usize>, b: &[u8]) -> bool {
         match self.constant_if_reused(at, b) {
-            UNRESOLVED => needle.matches_text(self.rules.strings().blob_bytes(), b),
+            UNRESOLVED => needle.matches_text(blob, b),
             constant => constant == needle.id,
         }
     }
 
     /// `in` a short list (needles `range`); `at` as for [`Prepared::str_eq`].
     #[inline(always)]
-    fn str_in_short(&self, range: Range32, at: Option<usize>, b: &[u8]) -> bool {
-        let rules = self.rules;
-        let needles = rules.derived().lowered.needles(range);
+    fn str_in_short(&self, blob: &[u8], range: Range32, at: Option<usize>, b: &[u8]) -> bool {
+        let needles = self.rules.derived().lowered.needles(range);
         match self.constant_if_reused(at, b) {
             UNRESOLVED => {
-                let blob = rules.strings().blob_bytes();
                 let key = ops::key8(b);
                 needles.iter().any(|n| n.matches(blob, b, key))
             }
@@ -654,11 +653,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
 
     /// `in` a hashed short list: one probe, one needle compared.
     #[inline(always)]
-    fn str_in_hashed(&self, range: Range32, hash: ops::ListHash, b: &[u8]) -> bool {
+    fn str_in_hashed(&self, blob: &[u8], range: Range32, hash: ops::ListHash, b: &[u8]) -> bool {
         let key = ops::key8(b);
         let lowered = &self.rules.derived().lowered;
         match lowered.hashed(range, hash, hash.slot(key, b.len())) {
-            Some(needle) => needle.matches(self.rules.strings().blob_bytes(), b, key),
+            Some(needle) => needle.matches(blob, b, key),
             None => false,
         }
     }
@@ -693,9 +692,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
     fn needle_test(&self, test: &Test, at: Option<usize>, b: &[u8]) -> Option<bool> {
         let blob = self.rules.strings().blob_bytes();
         Some(match *test {
-            Test::StrEq(needle) => self.str_eq(needle, at, b),
-            Test::StrInShort(range) => self.str_in_short(range, at, b),
-            Test::StrInHashed(range, hash) => self.str_in_hashed(range, hash, b),
+            Test::StrEq(needle) => self.str_eq(blob, needle, at, b),
+            Test::StrInShort(range) => self.str_in_short(blob, range, at, b),
+            Test::StrInHashed(range, hash) => self.str_in_hashed(blob, range, hash, b),
             Test::StartsWith(needle) => starts_with(blob, needle, b),
             Test::EndsWith(needle) => ends_with(blob, needle, b),
             _ => return None,

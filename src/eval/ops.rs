@@ -178,7 +178,8 @@ impl ListHash {
         if needles.len() < HASHED_LIST || needles.len() >= usize::from(u8::MAX) {
             return None;
         }
-        // At least twice as many slots as needles, at most four times.
+        // Between two and four times as many slots as needles; on the
+        // second try, twice that.
         let base = needles.len().next_power_of_two().trailing_zeros() + 1;
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         for bits in base..=base + 1 {
@@ -501,14 +502,20 @@ mod tests {
             let refs: Vec<&str> = items.iter().map(String::as_str).collect();
             let (blob, needles) = needles_of(&refs);
             let hash = ListHash::build(&needles, &mut slots).expect("separable");
+            let lowered = Lowered {
+                needles: needles.clone(),
+                slots: slots.clone(),
+                ..Lowered::default()
+            };
+            let range = Range32 {
+                start: 0,
+                len: n as u32,
+            };
             let lookup = |t: &[u8]| {
                 let slot = hash.slot(key8(t), t.len());
-                assert!(slot < slots.len() - hash.slots as usize, "slot in range");
-                let at = slots[hash.slots as usize + slot];
-                usize::from(at)
-                    .checked_sub(1)
-                    .and_then(|i| needles.get(i))
-                    .is_some_and(|needle| needle.matches(&blob, t, key8(t)))
+                lowered
+                    .hashed(range, hash, slot)
+                    .is_some_and(|needle| needle.matches_text(&blob, t))
             };
             for item in &items {
                 assert!(lookup(item.as_bytes()), "{item} in a list of {n}");

@@ -165,18 +165,12 @@ pub fn parse(text: &str) -> Option<VersionRef<'_>> {
 #[inline]
 pub fn precedence_if_version(text: &str, lit: &VersionRef<'_>) -> Option<Ordering> {
     let bytes = text.as_bytes();
-    let (major, mut i) = plain_number(bytes, 0)?;
+    let (major, i) = plain_number(bytes, 0)?;
     let order = major.cmp(&lit.major);
     if order != Ordering::Equal {
         return Some(order);
     }
-    let (mut minor, mut patch) = (0, 0);
-    if bytes.get(i) == Some(&b'.') {
-        (minor, i) = plain_number(bytes, i + 1)?;
-        if bytes.get(i) == Some(&b'.') {
-            (patch, i) = plain_number(bytes, i + 1)?;
-        }
-    }
+    let (minor, patch, i) = plain_minor_patch(bytes, i)?;
     let order = (minor, patch).cmp(&(lit.minor, lit.patch));
     if order != Ordering::Equal {
         return Some(order);
@@ -202,14 +196,8 @@ pub fn precedence_if_version(text: &str, lit: &VersionRef<'_>) -> Option<Orderin
 #[inline]
 fn parse_plain(text: &str) -> Option<VersionRef<'_>> {
     let bytes = text.as_bytes();
-    let (major, mut i) = plain_number(bytes, 0)?;
-    let (mut minor, mut patch) = (0, 0);
-    if bytes.get(i) == Some(&b'.') {
-        (minor, i) = plain_number(bytes, i + 1)?;
-        if bytes.get(i) == Some(&b'.') {
-            (patch, i) = plain_number(bytes, i + 1)?;
-        }
-    }
+    let (major, i) = plain_number(bytes, 0)?;
+    let (minor, patch, i) = plain_minor_patch(bytes, i)?;
     let pre = match bytes.get(i) {
         None => "",
         Some(b'-') => pre_release(text.get(i + 1..)?)?,
@@ -225,6 +213,21 @@ fn parse_plain(text: &str) -> Option<VersionRef<'_>> {
         patch,
         pre,
     })
+}
+
+/// The optional `.MINOR[.PATCH]` of the one-pass form after the major
+/// part, which ends at `i`: the minor and patch parts (0 when absent) and
+/// where they end; `None` when a part after a `.` is not a plain number.
+#[inline(always)]
+fn plain_minor_patch(bytes: &[u8], mut i: usize) -> Option<(u64, u64, usize)> {
+    let (mut minor, mut patch) = (0, 0);
+    if bytes.get(i) == Some(&b'.') {
+        (minor, i) = plain_number(bytes, i + 1)?;
+        if bytes.get(i) == Some(&b'.') {
+            (patch, i) = plain_number(bytes, i + 1)?;
+        }
+    }
+    Some((minor, patch, i))
 }
 
 /// The digits of `bytes` from `start`: their value and where they end, or
