@@ -135,4 +135,10 @@ const PARTS: &[(&str, &str)] = &[
         r#"rule "vip" if tags contains "vip-internal" and score < 3 => on"#,
     ),
     ("beta", r#"rule "beta" if beta == true => on"#),
+    // Four rules like `beta`: the difference to `beta` is three rules'
+    // marginal cost in a chain.
+    (
+        "beta4",
+        r#"rule "b1" if beta == true => on rule "b2" if beta == true => on rule "b3" if beta == true => on rule "b4" if beta == true => on"#,
+    ),
 ];

@@ -18,6 +18,7 @@ use crate::compile::strings::StrId;
 use crate::compile::tables::*;
 use ops::{Op, Targets, Test};
 
+mod chain;
 pub(crate) mod ops;
 
 use crate::context::symbol_map::FAR;
@@ -371,31 +372,31 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
         let flag_rules = rules.rules(flag.rules);
         let code = Code::of(rules);
-        for (index, rule) in flag_rules.iter().enumerate() {
-            if !self.run(code, rule.entry, depth) {
-                continue;
-            }
-            let name = (rule.name != NONE).then(|| rules.strings().get(StrId(rule.name)));
-            let matched = Some(Matched::Rule {
-                index: index as u32,
-                name,
-            });
-            match rule.serve {
-                ServeRef::Variation(variation) => {
-                    return Decision {
-                        variation,
-                        reason: Reason::TargetingMatch,
-                        matched,
-                    }
+        let lowered = &rules.derived().lowered;
+        if let Some(entries) = lowered.chains.of(id, flag_rules.len()) {
+            // One op loop for all the rules; it stops at the rule that
+            // matches, and goes on after it only when that rule's split
+            // cannot bucket the context.
+            let mut next = 0;
+            while let Some(&entry) = entries.get(next) {
+                let Some(index) = chain::matched_rule(self.run_to_end(code, entry, depth)) else {
+                    break;
+                };
+                let Some(rule) = flag_rules.get(index) else {
+                    break;
+                };
+                if let Some(decision) = self.serve(rule, index) {
+                    return decision;
                 }
-                ServeRef::Split(split) => {
-                    if let Some(variation) = self.split(split) {
-                        return Decision {
-                            variation,
-                            reason: Reason::Split,
-                            matched,
-                        };
-                    }
+                next = index + 1;
+            }
+        } else {
+            for (index, rule) in flag_rules.iter().enumerate() {
+                if !self.run(code, rule.entry, depth) {
+                    continue;
+                }
+                if let Some(decision) = self.serve(rule, index) {
+                    return decision;
                 }
             }
         }
@@ -412,6 +413,30 @@ impl<'r, 'c> Prepared<'r, 'c> {
             variation: flag.default,
             reason: Reason::Default,
             matched: None,
+        }
+    }
+
+    /// What rule `index` of a flag, whose condition holds, decides: `None`
+    /// when it serves a split that cannot bucket the context.
+    #[inline(always)]
+    fn serve(&self, rule: &Rule, index: usize) -> Option<Decision<'r>> {
+        let rules = self.rules;
+        let name = (rule.name != NONE).then(|| rules.strings().get(StrId(rule.name)));
+        let matched = Some(Matched::Rule {
+            index: index as u32,
+            name,
+        });
+        match rule.serve {
+            ServeRef::Variation(variation) => Some(Decision {
+                variation,
+                reason: Reason::TargetingMatch,
+                matched,
+            }),
+            ServeRef::Split(split) => self.split(split).map(|variation| Decision {
+                variation,
+                reason: Reason::Split,
+                matched,
+            }),
         }
     }
 
@@ -501,14 +526,26 @@ impl<'r, 'c> Prepared<'r, 'c> {
         id
     }
 
-    /// Runs a condition program from `entry`.
-    ///
-    /// Jumps go strictly forward and a program ends at `JUMP_TRUE` or
-    /// `JUMP_FALSE`, which lie past every op index (validated by
-    /// `Ruleset::from_tables`), so the loop runs until `pc` leaves the code:
-    /// one compare a step both bounds the read and finds the end.
+    /// Runs a condition program from `entry`: whether it holds.
     #[inline(always)]
     fn run(&self, code: Code<'r>, entry: u32, depth: u32) -> bool {
+        let end = self.run_to_end(code, entry, depth);
+        debug_assert!(
+            end == JUMP_TRUE || end == JUMP_FALSE,
+            "a condition program ends at JUMP_TRUE or JUMP_FALSE (validated), not at {end}"
+        );
+        end == JUMP_TRUE
+    }
+
+    /// Runs a program (a condition's or a flag's [`chain`]) from `entry`
+    /// and returns the target it ends at.
+    ///
+    /// Jumps go strictly forward and a program ends at a target that lies
+    /// past every op index (validated by `Ruleset::from_tables`, kept by
+    /// the chains), so the loop runs until `pc` leaves the code: one
+    /// compare a step both bounds the read and finds the end.
+    #[inline(always)]
+    fn run_to_end(&self, code: Code<'r>, entry: u32, depth: u32) -> u32 {
         let mut pc = entry;
         while let Some(op) = code.ops.get(pc as usize) {
             pc = if self.test(op, code.blob, depth) {
@@ -517,11 +554,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 op.on_false
             };
         }
-        debug_assert!(
-            pc == JUMP_TRUE || pc == JUMP_FALSE,
-            "a program ends at JUMP_TRUE or JUMP_FALSE (validated), not at {pc}"
-        );
-        pc == JUMP_TRUE
+        pc
     }
 
     /// One op: a dense match on the lowered test; each common test reads

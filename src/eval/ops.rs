@@ -273,6 +273,8 @@ pub(crate) struct Lowered {
     pub(crate) target_keys: Vec<(Needle, u32)>,
     /// Substring searchers of `contains` constants, built once at load.
     pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
+    /// Each flag's rules as one program, in `ops` after the code's own ops.
+    pub(crate) chains: super::chain::Chains,
 }
 
 impl Lowered {
@@ -334,6 +336,7 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         targets: Vec::with_capacity(rules.flag_rows().len()),
         target_keys: Vec::new(),
         finders: Vec::new(),
+        chains: super::chain::Chains::default(),
     };
     for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out);
@@ -367,6 +370,7 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         };
         out.targets.push(targets);
     }
+    out.chains = super::chain::build(rules, &mut out.ops);
     out
 }
 
