@@ -211,7 +211,7 @@ impl Ruleset {
         Ok(rs)
     }
 
-    /// The tables, for the snapshot encoder and the unlinker.
+    /// The tables, for the snapshot encoder, the unlinker and lowering.
     pub(crate) fn tables(&self) -> &Tables {
         &self.tables
     }

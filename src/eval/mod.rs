@@ -443,8 +443,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// The variation a split serves, or `None` when the context cannot be bucketed.
     fn split(&self, split: u32) -> Option<u32> {
         let rules = self.rules;
+        let salt = rules
+            .derived()
+            .lowered
+            .salt(split)
+            .bytes(rules.strings().blob_bytes());
         let split = rules.split(split);
-        let salt = rules.strings().get_bytes(split.salt);
         let b = if split.by == NONE {
             bucket::bucket_bytes(salt, self.context.key_bytes()?)
         } else {

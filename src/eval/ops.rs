@@ -275,6 +275,10 @@ pub(crate) struct Lowered {
     pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
     /// Each flag's rules as one program, in `ops` after the code's own ops.
     pub(crate) chains: super::chain::Chains,
+    /// Each split's salt as a needle into the string blob, parallel to the
+    /// ruleset's splits (so a split slices its salt once, unchecked by the
+    /// string table's offsets).
+    pub(crate) salts: Vec<Needle>,
 }
 
 impl Lowered {
@@ -307,6 +311,13 @@ impl Lowered {
         trusted(self.finders.get(i as usize))
     }
 
+    /// The salt of split `i`.
+    #[inline(always)]
+    pub(crate) fn salt(&self, i: u32) -> &Needle {
+        vouched!(i, self.salts.len(), "split indices are in range");
+        trusted(self.salts.get(i as usize))
+    }
+
     /// How flag `flag`'s targets are tested.
     #[inline(always)]
     pub(crate) fn targets(&self, flag: u32) -> Targets {
@@ -337,6 +348,7 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         target_keys: Vec::new(),
         finders: Vec::new(),
         chains: super::chain::Chains::default(),
+        salts: Vec::new(),
     };
     for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out);
@@ -371,6 +383,12 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         out.targets.push(targets);
     }
     out.chains = super::chain::build(rules, &mut out.ops);
+    out.salts = rules
+        .tables()
+        .splits
+        .iter()
+        .map(|split| needle(rules, split.salt))
+        .collect();
     out
 }
 
