@@ -255,12 +255,17 @@ impl Context {
     /// Builds a context from a JSON value.
     pub fn from_json(value: &serde_json::Value) -> Result<Context, ContextError> {
         let object = value.as_object().ok_or(ContextError::NotAnObject)?;
+        // Every buffer at its final size from the start: no buffer grows
+        // (and leaves a hole behind) while the context is built, so its
+        // blocks lie close together, which is what a check of a context not
+        // in cache waits for.
+        let (text, elements) = json_sizes(object);
         let mut context = Context {
-            text: String::new(),
+            text: String::with_capacity(text),
             entries: Vec::with_capacity(object.len()),
             symbols: Vec::new(),
             map: SymbolMap::default(),
-            elements: Vec::new(),
+            elements: Vec::with_capacity(elements),
             key: None,
         };
         for (name, value) in object {
@@ -286,7 +291,23 @@ impl Context {
         context.text = text;
         context.refresh_map();
         context.refresh_key();
-        Ok(context)
+        Ok(context.compacted())
+    }
+
+    /// The same context in new buffers allocated one after another (a
+    /// clone allocates each at the length it holds), while the buffers it
+    /// was built in, and whatever the caller allocated around them, are
+    /// still alive to keep the new ones from landing in their holes.
+    ///
+    /// A check of a context that is not in cache waits for its lines; with
+    /// the buffers side by side, and contexts built one after another lying
+    /// one after another, the processor's prefetchers fetch them ahead. One
+    /// pass over 1M contexts made from JSON took 250–280 ns a check
+    /// without this and 180 ns with it (docs/benchmarks.md); a context
+    /// built and checked at once is in cache either way and pays only for
+    /// the copy.
+    fn compacted(&self) -> Context {
+        self.clone()
     }
 
     /// Parses JSON text into a context. Text nested deeper than
@@ -743,23 +764,54 @@ impl Context {
                 serde_json::Value::Number(n) => Slot::Num(n.as_f64().unwrap_or(f64::NAN)),
                 serde_json::Value::Bool(b) => Slot::Bool(*b),
                 serde_json::Value::Array(items) => {
-                    let mut slots = Vec::with_capacity(items.len());
+                    // Strings go to the text and elements to `elements`,
+                    // so the list's elements stay contiguous.
+                    let start =
+                        u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
                     for item in items {
-                        slots.push(match item {
+                        let slot = match item {
                             serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
                             serde_json::Value::Number(n) => {
                                 n.as_f64().map_or(Slot::Other, Slot::Num)
                             }
                             _ => Slot::Other,
-                        });
+                        };
+                        self.elements.push(slot);
                     }
-                    self.push_elements(slots.into_iter().map(Ok))?
+                    let end =
+                        u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
+                    Slot::List(Span32 { start, end })
                 }
                 serde_json::Value::Object(_) => Slot::Object,
                 serde_json::Value::Null => Slot::Other,
             },
         })
     }
+}
+
+/// The text bytes (names, strings, strings in arrays) and array elements
+/// the attributes of a JSON context object take.
+fn json_sizes(object: &serde_json::Map<String, serde_json::Value>) -> (usize, usize) {
+    let (mut text, mut elements) = (0usize, 0usize);
+    for (name, value) in object {
+        if value.is_null() {
+            continue;
+        }
+        text += name.len();
+        match value {
+            serde_json::Value::String(s) => text += s.len(),
+            serde_json::Value::Array(items) => {
+                elements += items.len();
+                text += items
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::len)
+                    .sum::<usize>();
+            }
+            _ => {}
+        }
+    }
+    (text, elements)
 }
 
 /// The byte offset of the first `[` or `{` (outside strings) that opens
@@ -864,6 +916,24 @@ pub(crate) fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_json_context_is_built_in_buffers_of_its_final_size() {
+        let value = json!({
+            "key": "user-1", "plan": "pro", "age": 42, "beta": true, "gone": null,
+            "tags": ["a", "bb", 3, {"x": 1}], "scores": [1, 2], "org": {"id": "o"},
+        });
+        let object = value.as_object().expect("an object");
+        let c = Context::from_json(&value).expect("valid");
+        // Names and strings ("gone" is null and skipped; the object's
+        // inner string is not text of the context).
+        assert_eq!(json_sizes(object), (c.text.len(), c.elements.len()));
+        assert_eq!((c.text.len(), c.elements.len()), (27 + 12, 6));
+        // And compacted: nothing reserved past what is held.
+        assert_eq!(c.text.capacity(), c.text.len());
+        assert_eq!(c.entries.capacity(), c.entries.len());
+        assert_eq!(c.elements.capacity(), c.elements.len());
+    }
 
     #[test]
     fn validates_shape_and_key() {
