@@ -298,5 +298,21 @@ fn peer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, typical, worst, all_flags, compile, snapshot, peer);
+/// Building a context from JSON, the way an SDK gets one from a request:
+/// the peer bench's ten attributes (the JSON value is parsed once, outside
+/// the timing).
+fn context(c: &mut Criterion) {
+    let value = serde_json::json!({
+        "key": "user-123456", "country": "DE", "email": "u123456@gmail.com",
+        "app_version": "4.12.1", "age": 42, "plan": "pro", "region": "eu-west",
+        "tags": ["mobile", "vip"], "score": 17, "beta": false,
+    });
+    let mut group = c.benchmark_group("context");
+    group.bench_function("from_json/10_attributes", |b| {
+        b.iter(|| vexil::context::Context::from_json(black_box(&value)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, typical, worst, all_flags, compile, snapshot, peer, context);
 criterion_main!(benches);
