@@ -9,7 +9,8 @@
 //! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
 //! `prepared` = the typical flag on contexts bound once,
 //! `many` = all 500 flags of benchmark (c), or `part:NAME` = one piece of
-//! the peer flag alone in a flag of its own, see [`PARTS`]), the number
+//! the peer flag alone in a flag of its own, see [`PARTS`]; `load` =
+//! loading benchmark (e)'s snapshot, `evals` times), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
 
@@ -34,6 +35,25 @@ fn main() {
             .map(|(_, body)| format!("flag {} {{ variations {{ on: true, off: false }} default off salt \"bench-flag\" {body} }}", data::PEER_KEY))
             .expect("a part named in PARTS")
     });
+    if workload == "load" {
+        // Snapshot load (benchmark (e)'s snapshot: decode, validate, derive
+        // the lookup aids), `evals` times.
+        let ruleset = data::compile("snapshot.flags", data::snapshot_source());
+        let meta = vexil::snapshot::SnapshotMeta {
+            version: 1,
+            environment: "bench".into(),
+        };
+        let bytes = vexil::snapshot::to_bytes(&ruleset, &meta);
+        drop(ruleset);
+        let start = Instant::now();
+        for _ in 0..evals {
+            let loaded = vexil::snapshot::from_bytes(black_box(bytes.as_slice()));
+            black_box(loaded.is_ok());
+        }
+        let ns = start.elapsed().as_nanos() as f64 / evals.max(1) as f64;
+        println!("load: {ns:.0} ns per load of {} bytes", bytes.len());
+        return;
+    }
     let ruleset = match workload {
         _ if part.is_some() => data::compile("part.flags", part.clone().unwrap_or_default()),
         "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),

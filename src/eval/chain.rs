@@ -9,14 +9,16 @@
 //! ([`matched_rule`]): the op loop then runs once for the whole flag and
 //! stops only at the rule that matches or at the end.
 //!
-//! Jumps stay strictly forward (a rule's ops keep their order, and the
-//! next rule is laid out after them), so a chain ends like any program.
-//! Programs that rules share are copied once per rule; a snapshot whose
-//! rules share programs so much that the chains would outgrow
-//! [`budget`] keeps the remaining flags unchained, run rule by rule.
+//! A rule's program is copied as the span of ops from its entry to past
+//! the last op it can jump to (for compiled rules, exactly its ops). Jumps
+//! stay strictly forward (a span keeps its order, and the next rule's span
+//! is laid out after it), so a chain ends like any program. Programs that
+//! rules share are copied once per rule; a snapshot whose rules share
+//! programs so much that the chains would outgrow [`budget`] keeps the
+//! remaining flags unchained, run rule by rule.
 
 use super::ops::Op;
-use crate::compile::tables::{Ruleset, JUMP_FALSE, JUMP_TRUE};
+use crate::compile::tables::{Rule, Ruleset, JUMP_FALSE, JUMP_TRUE};
 
 /// The terminal of rule 0 of a chain; rule `i` ends at `MATCHED - i`.
 const MATCHED: u32 = JUMP_FALSE - 1;
@@ -87,18 +89,17 @@ fn build_within(rules: &Ruleset, ops: &mut Vec<Op>, limit: usize) -> Chains {
         flags: Vec::with_capacity(rules.flag_rows().len()),
         entries: Vec::new(),
     };
-    let mut layout = Layout {
-        seen: vec![0; code_len],
-        stamp: 0,
-        stack: Vec::new(),
-        reached: Vec::new(),
-        ends: Vec::new(),
-    };
+    // Compiled rules' chains are at most as long as the code.
+    ops.reserve(code_len.min(limit));
+    let mut spans: Vec<(u32, u32)> = Vec::new();
     let mut exhausted = false;
     for flag in rules.flag_rows() {
         let flag_rules = rules.rules(flag.rules);
         let room = limit.saturating_sub(ops.len() - code_len);
-        if exhausted || flag_rules.len() >= MAX_RULES || !layout.reach(ops, flag_rules, room) {
+        if exhausted
+            || flag_rules.len() >= MAX_RULES
+            || !program_spans(&ops[..code_len], flag_rules, room, &mut spans)
+        {
             // Once one flag does not fit, no later one is tried: the work
             // of finding out is bounded by the budget too.
             exhausted = true;
@@ -106,97 +107,73 @@ fn build_within(rules: &Ruleset, ops: &mut Vec<Op>, limit: usize) -> Chains {
             continue;
         }
         chains.flags.push(Some(chains.entries.len() as u32));
-        let base = ops.len() as u32;
-        let entry = |i: usize| match i {
-            0 => base,
-            i => base + layout.ends[i - 1] as u32,
-        };
-        chains.entries.extend((0..flag_rules.len()).map(entry));
-        for i in 0..flag_rules.len() {
-            let from = if i == 0 { 0 } else { layout.ends[i - 1] };
-            let mine = &layout.reached[from..layout.ends[i]];
-            let next = if i + 1 < flag_rules.len() {
-                entry(i + 1)
-            } else {
-                JUMP_FALSE
-            };
+        // Rule `i`'s copy starts where the copies before it end.
+        let first = chains.entries.len();
+        let mut at = ops.len() as u32;
+        for &(start, end) in &spans {
+            chains.entries.push(at);
+            at += end - start;
+        }
+        for (i, &(start, end)) in spans.iter().enumerate() {
+            let entry = chains.entries[first + i];
+            let next = chains
+                .entries
+                .get(first + i + 1)
+                .copied()
+                .unwrap_or(JUMP_FALSE);
             let remap = |target: u32| match target {
                 JUMP_TRUE => matched(i),
                 JUMP_FALSE => next,
-                t => match mine.binary_search(&t) {
-                    Ok(k) => entry(i) + k as u32,
-                    // Every target below the code's end was reached.
-                    Err(_) => JUMP_FALSE,
-                },
+                // Inside the span by construction (`program_spans`).
+                t => entry + (t - start),
             };
-            for &o in mine {
-                let mut op = ops[o as usize];
+            let copy = ops.len();
+            ops.extend_from_within(start as usize..end as usize);
+            for op in &mut ops[copy..] {
                 op.on_true = remap(op.on_true);
                 op.on_false = remap(op.on_false);
-                ops.push(op);
             }
         }
     }
     chains
 }
 
-/// Scratch space for finding which ops each rule of a flag reaches.
-struct Layout {
-    /// `seen[o] == stamp`: op `o` was reached by the current rule.
-    seen: Vec<u32>,
-    stamp: u32,
-    stack: Vec<u32>,
-    /// The ops each rule reaches, sorted, one rule after another.
-    reached: Vec<u32>,
-    /// Where each rule's ops end in `reached`.
-    ends: Vec<usize>,
-}
-
-impl Layout {
-    /// Finds the ops each of `flag_rules` reaches; `false` when they come
-    /// to more than `room` (the search stops there).
-    fn reach(
-        &mut self,
-        ops: &[Op],
-        flag_rules: &[crate::compile::tables::Rule],
-        room: usize,
-    ) -> bool {
-        self.reached.clear();
-        self.ends.clear();
-        let code_len = self.seen.len();
-        for rule in flag_rules {
-            self.stamp = self.stamp.wrapping_add(1);
-            if self.stamp == 0 {
-                self.seen.iter_mut().for_each(|s| *s = 0);
-                self.stamp = 1;
-            }
-            let from = self.reached.len();
-            self.stack.clear();
-            self.stack.push(rule.entry);
-            while let Some(o) = self.stack.pop() {
-                let Some(seen) = self.seen.get_mut(o as usize) else {
-                    continue;
-                };
-                if *seen == self.stamp {
-                    continue;
-                }
-                *seen = self.stamp;
-                if self.reached.len() >= room {
-                    return false;
-                }
-                self.reached.push(o);
-                let op = &ops[o as usize];
-                for t in [op.on_true, op.on_false] {
-                    if (t as usize) < code_len {
-                        self.stack.push(t);
-                    }
+/// The span of ops `[start, end)` each of `flag_rules`' programs lies in,
+/// into `spans`: from the rule's entry to past the last op any op of the
+/// span jumps to (jumps go strictly forward, so one pass finds it; a
+/// compiled rule's program is exactly its span). `false` when the spans
+/// come to more than `room` ops (the pass stops there).
+fn program_spans(
+    ops: &[Op],
+    flag_rules: &[Rule],
+    room: usize,
+    spans: &mut Vec<(u32, u32)>,
+) -> bool {
+    spans.clear();
+    let code_len = ops.len() as u32;
+    let mut total = 0usize;
+    for rule in flag_rules {
+        let start = rule.entry;
+        let mut end = start.saturating_add(1);
+        let mut o = start;
+        while o < end {
+            let Some(op) = ops.get(o as usize) else {
+                return false;
+            };
+            for t in [op.on_true, op.on_false] {
+                if t < code_len {
+                    end = end.max(t + 1);
                 }
             }
-            self.reached[from..].sort_unstable();
-            self.ends.push(self.reached.len());
+            o += 1;
         }
-        true
+        total += (end - start) as usize;
+        if total > room {
+            return false;
+        }
+        spans.push((start, end));
     }
+    true
 }
 
 #[cfg(test)]
