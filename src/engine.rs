@@ -272,16 +272,11 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
+    use crate::compile::compile_text;
     use crate::snapshot::SnapshotMeta;
 
     fn snap(text: &str, version: u64) -> Snapshot {
-        let sources = [Source {
-            name: "e.flags".into(),
-            text: text.into(),
-        }];
-        let rs = compile_sources(&sources, &CompileOptions::default()).unwrap();
+        let rs = compile_text(text);
         Snapshot::new(
             rs,
             SnapshotMeta {

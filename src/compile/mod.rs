@@ -63,6 +63,20 @@ pub fn compile_with_keys(
     link::link(&flags, &segments, keys)
 }
 
+/// Compiles one source text (named `t.flags`) with the default options, for
+/// tests; panics with the diagnostics when it does not compile.
+#[cfg(test)]
+pub(crate) fn compile_text(text: &str) -> Ruleset {
+    let sources = [Source {
+        name: "t.flags".into(),
+        text: text.into(),
+    }];
+    match compile_sources(&sources, &CompileOptions::default()) {
+        Ok(ruleset) => ruleset,
+        Err(diagnostics) => panic!("does not compile: {diagnostics:?}"),
+    }
+}
+
 /// Parses, checks and compiles a set of source files sharing one namespace.
 pub fn compile_sources(
     sources: &[Source],

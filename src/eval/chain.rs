@@ -179,18 +179,10 @@ fn program_spans(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
     use crate::context::Context;
     use crate::detail::{Matched, Reason};
 
-    fn compile(text: &str) -> Ruleset {
-        let sources = [Source {
-            name: "t.flags".into(),
-            text: text.into(),
-        }];
-        compile_sources(&sources, &CompileOptions::default()).expect("compiles")
-    }
+    use crate::compile::compile_text as compile;
 
     const TWO_FLAGS: &str = r#"
 flag a {

@@ -1013,8 +1013,7 @@ fn ends_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
+    use crate::compile::compile_text;
     use crate::context::Context;
     use crate::detail::{ErrorCode, Reason};
 
@@ -1027,11 +1026,7 @@ flag config { variations { x: {"k": [1]}, y: {"k": []} } default x }
 
     #[test]
     fn typed_accessors_serve_values_or_the_callers_default() {
-        let sources = [Source {
-            name: "t.flags".into(),
-            text: RULES.into(),
-        }];
-        let ruleset = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        let ruleset = compile_text(RULES);
         let context = Context::with_key("u");
         let p = ruleset.prepare(&context);
         assert!(p.bool_value("dark", false));

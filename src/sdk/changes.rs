@@ -268,15 +268,11 @@ impl Changes {
 mod tests {
     use super::*;
     use crate::check::Source;
-    use crate::compile::{compile_sources, compile_with_keys, CompileOptions};
+    use crate::compile::{compile_text, compile_with_keys};
     use crate::snapshot::SnapshotMeta;
 
     fn snap(text: &str, version: u64) -> Snapshot {
-        let sources = [Source {
-            name: "c.flags".into(),
-            text: text.into(),
-        }];
-        let rs = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        let rs = compile_text(text);
         Snapshot::new(
             rs,
             SnapshotMeta {

@@ -254,16 +254,11 @@ pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
+    use crate::compile::compile_text;
     use crate::snapshot::SnapshotMeta;
 
     fn snap(text: &str, version: u64) -> Arc<Snapshot> {
-        let sources = [Source {
-            name: "w.flags".into(),
-            text: text.into(),
-        }];
-        let rs = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        let rs = compile_text(text);
         Arc::new(Snapshot::new(
             rs,
             SnapshotMeta {

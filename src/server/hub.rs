@@ -313,17 +313,14 @@ fn missed(deltas: &VecDeque<Delta>, held: u64, current: u64) -> Option<Vec<Bytes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
+    use crate::compile::compile_text;
     use crate::protocol::{SseParser, Update};
     use crate::snapshot::{make_patch_from, SnapshotMeta};
 
     fn snap(version: u64) -> Arc<Snapshot> {
-        let sources = [Source {
-            name: "h.flags".into(),
-            text: format!("flag f {{ variations {{ a: {version}, b: 0 }} default a }}"),
-        }];
-        let rs = compile_sources(&sources, &CompileOptions::default()).unwrap();
+        let rs = compile_text(&format!(
+            "flag f {{ variations {{ a: {version}, b: 0 }} default a }}"
+        ));
         Arc::new(Snapshot::new(
             rs,
             SnapshotMeta {

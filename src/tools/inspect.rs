@@ -185,16 +185,11 @@ impl Inspection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Source;
-    use crate::compile::{compile_sources, CompileOptions};
+    use crate::compile::compile_text;
     use crate::snapshot::{self, SnapshotMeta};
 
     fn bytes_of(text: &str) -> Vec<u8> {
-        let sources = [Source {
-            name: "t.flags".into(),
-            text: text.into(),
-        }];
-        let ruleset = compile_sources(&sources, &CompileOptions::default()).expect("compiles");
+        let ruleset = compile_text(text);
         snapshot::to_bytes(
             &ruleset,
             &SnapshotMeta {
