@@ -722,14 +722,18 @@ impl Context {
         Ok(Span32 { start, end })
     }
 
-    fn push_elements(
+    /// Appends a list: each item's element (which `slot` makes, and may
+    /// push the item's text for) to `elements`. A list's elements stay
+    /// contiguous because only its own items push to `elements` meanwhile.
+    fn push_elements<T>(
         &mut self,
-        items: impl Iterator<Item = Result<Slot, ContextError>>,
+        items: impl IntoIterator<Item = T>,
+        mut slot: impl FnMut(&mut Self, T) -> Result<Slot, ContextError>,
     ) -> Result<Slot, ContextError> {
         let start = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
         for item in items {
-            let item = item?;
-            self.elements.push(item);
+            let element = slot(self, item)?;
+            self.elements.push(element);
         }
         let end = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
         Ok(Slot::List(Span32 { start, end }))
@@ -746,42 +750,20 @@ impl Context {
             NewValue::Num(n) => Slot::Num(n),
             NewValue::Bool(b) => Slot::Bool(b),
             NewValue::Strs(items) => {
-                // Elements are appended after the strings they point to; a
-                // list's elements stay contiguous because nothing else is
-                // pushed to `elements` meanwhile.
-                let start =
-                    u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-                for s in items {
-                    let span = self.push_text(s.as_ref())?;
-                    self.elements.push(Slot::Str(span));
-                }
-                let end = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-                Slot::List(Span32 { start, end })
+                self.push_elements(items, |c, s| Ok(Slot::Str(c.push_text(s.as_ref())?)))?
             }
-            NewValue::Nums(items) => self.push_elements(items.map(|n| Ok(Slot::Num(n))))?,
+            NewValue::Nums(items) => self.push_elements(items, |_, n| Ok(Slot::Num(n)))?,
             NewValue::Json(value) => match value {
                 serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
                 serde_json::Value::Number(n) => Slot::Num(n.as_f64().unwrap_or(f64::NAN)),
                 serde_json::Value::Bool(b) => Slot::Bool(*b),
-                serde_json::Value::Array(items) => {
-                    // Strings go to the text and elements to `elements`,
-                    // so the list's elements stay contiguous.
-                    let start =
-                        u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-                    for item in items {
-                        let slot = match item {
-                            serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
-                            serde_json::Value::Number(n) => {
-                                n.as_f64().map_or(Slot::Other, Slot::Num)
-                            }
-                            _ => Slot::Other,
-                        };
-                        self.elements.push(slot);
-                    }
-                    let end =
-                        u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-                    Slot::List(Span32 { start, end })
-                }
+                serde_json::Value::Array(items) => self.push_elements(items, |c, item| {
+                    Ok(match item {
+                        serde_json::Value::String(s) => Slot::Str(c.push_text(s)?),
+                        serde_json::Value::Number(n) => n.as_f64().map_or(Slot::Other, Slot::Num),
+                        _ => Slot::Other,
+                    })
+                })?,
                 serde_json::Value::Object(_) => Slot::Object,
                 serde_json::Value::Null => Slot::Other,
             },
