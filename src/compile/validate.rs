@@ -232,16 +232,24 @@ fn name_index(idx: &NameIndex, section: &'static str, reachability: Reachability
             ),
         ));
     }
-    for (i, &s) in idx.slots.iter().enumerate() {
-        if s as usize > len {
-            return Err(corrupt(
-                section,
-                format!(
-                    "slot {i} holds id {}, but there are {len} names",
-                    s.wrapping_sub(1)
-                ),
-            ));
-        }
+    // One pass for the largest id (the compiler makes it wide compares),
+    // and only when it is out of range a second for where it is.
+    let largest = idx.slots.iter().copied().max().unwrap_or(0);
+    if largest as usize > len {
+        let (i, s) = idx
+            .slots
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|&(_, s)| s as usize > len)
+            .unwrap_or((0, largest));
+        return Err(corrupt(
+            section,
+            format!(
+                "slot {i} holds id {}, but there are {len} names",
+                s.wrapping_sub(1)
+            ),
+        ));
     }
     if reachability == Reachability::Assumed {
         return Ok(());

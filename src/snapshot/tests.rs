@@ -419,6 +419,20 @@ fn string_tables_are_checked() {
 }
 
 #[test]
+fn name_index_slots_past_the_names_are_refused() {
+    // The largest id is checked first; the error still names the slot.
+    let mut rs = tables(1);
+    let names = rs.keys.names.len() as u32;
+    let last = rs.keys.slots.len() - 1;
+    rs.keys.slots[last] = names + 5;
+    let detail = corrupt_detail(reload(&rs));
+    assert!(
+        detail.contains(&format!("slot {last} holds id {}", names + 4)),
+        "{detail}"
+    );
+}
+
+#[test]
 fn bad_regex_is_refused() {
     let mut rs = tables(1);
     let p = rs.strings.push("(unclosed");
