@@ -1,10 +1,17 @@
 //! Lowering a checked [`Program`] into units, one per flag and segment.
 //!
-//! Conditions become short-circuit jump programs: each atom is emitted once,
-//! in source order, as an instruction whose two targets say where to go when
-//! it holds and when it does not. `and` chains "true" to the next operand,
-//! `or` chains "false" to it, and `not` swaps the targets, so a negation costs
-//! nothing at run time and every jump goes forward.
+//! Conditions become short-circuit jump programs: each atom is emitted once
+//! as an instruction whose two targets say where to go when it holds and
+//! when it does not. `and` chains "true" to the next operand, `or` chains
+//! "false" to it, and `not` swaps the targets, so a negation costs nothing
+//! at run time and every jump goes forward.
+//!
+//! The operands of an `and` or an `or` are emitted cheapest first (by
+//! [`cost`], a static estimate; ties keep source order). Every atom is a
+//! total, side-effect-free test — a missing attribute or a type mismatch
+//! is false, segments and prerequisites are memoized — so the order changes
+//! how much is evaluated, never the answer; `explain` follows the source
+//! through the interpreter.
 
 use std::collections::BTreeSet;
 
@@ -159,7 +166,7 @@ impl Code<'_> {
     fn emit(&mut self, cond: &Cond, on_true: u32, on_false: u32) {
         match cond {
             Cond::All(parts) => {
-                for (i, part) in parts.iter().enumerate() {
+                for (i, part) in cheapest_first(parts).enumerate() {
                     let t = if i + 1 == parts.len() {
                         on_true
                     } else {
@@ -169,7 +176,7 @@ impl Code<'_> {
                 }
             }
             Cond::Any(parts) => {
-                for (i, part) in parts.iter().enumerate() {
+                for (i, part) in cheapest_first(parts).enumerate() {
                     let f = if i + 1 == parts.len() {
                         on_false
                     } else {
@@ -282,10 +289,105 @@ fn list_pred(list: &List) -> UnitPred {
 }
 
 /// Number of atoms (instructions) a condition compiles to.
+/// The operands of an `and` or `or`, cheapest first ([`cost`]; a stable
+/// sort, so equal costs keep their source order).
+fn cheapest_first(parts: &[Cond]) -> impl Iterator<Item = &Cond> {
+    let mut order: Vec<&Cond> = parts.iter().collect();
+    order.sort_by_key(|part| cost(part));
+    order.into_iter()
+}
+
+/// A static estimate of what evaluating a condition costs, in rough units
+/// of one attribute read and compare (relative only: it orders operands).
+/// Scalar compares are cheapest; list lookups, prefix and suffix tests
+/// read a string; semver and dates may parse one; `contains` scans an
+/// array or searches a string; a regex runs an automaton; a segment or a
+/// prerequisite evaluates other rules.
+fn cost(cond: &Cond) -> u32 {
+    match cond {
+        Cond::All(parts) | Cond::Any(parts) => parts.iter().map(cost).fold(0, u32::saturating_add),
+        Cond::Not(inner) => cost(inner),
+        Cond::Exists(_) => 1,
+        Cond::Compare { test, .. } => match test {
+            Test::Eq(s) | Test::Ne(s) => match s {
+                Scalar::Bool(_) | Scalar::Num(_) => 2,
+                Scalar::Str(_) => 3,
+                Scalar::Semver(_) | Scalar::Date(_) => 6,
+            },
+            Test::Order(_, Ordered::Num(_)) => 2,
+            Test::Order(..) => 6,
+            Test::In(_) | Test::NotIn(_) | Test::StartsWith(_) | Test::EndsWith(_) => 4,
+            Test::Contains(_) => 8,
+            Test::Matches(_) => 20,
+        },
+        Cond::Segment(_) => 30,
+        Cond::Prereq { .. } => 40,
+    }
+}
+
 fn atoms(cond: &Cond) -> u32 {
     match cond {
         Cond::All(parts) | Cond::Any(parts) => parts.iter().map(atoms).sum(),
         Cond::Not(inner) => atoms(inner),
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check, Limits, Source};
+
+    /// The attributes the first flag's code reads, in emitted order.
+    fn emitted(text: &str) -> Vec<String> {
+        let sources = [Source {
+            name: "t.flags".into(),
+            text: text.into(),
+        }];
+        let program = check(&sources, &Limits::default()).expect("compiles");
+        let keys = key_index(&program, None);
+        let (flags, _) = units(&program, &keys);
+        flags[0]
+            .code
+            .iter()
+            .map(|i| match &i.atom {
+                UnitAtom::Cmp { attr, .. } | UnitAtom::Exists(attr) => attr.clone(),
+                UnitAtom::Segment(s) => format!("segment {s}"),
+                UnitAtom::Prereq(f, _) => format!("flag {f}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn operands_run_cheapest_first() {
+        // An array scan after a number compare, for `and` and for `or`.
+        let and = emitted(r#"flag f { rule "r" if tags contains "x" and score < 3 => on }"#);
+        assert_eq!(and, ["score", "tags"]);
+        let or = emitted(r#"flag f { rule "r" if tags contains "x" or score < 3 => on }"#);
+        assert_eq!(or, ["score", "tags"]);
+        // A segment after the attribute tests, a regex after a list.
+        let text = r#"
+segment s { include ["u"] }
+flag f { rule "r" if segment s and email matches "a+" and plan in ["a", "b"] => on }"#;
+        assert_eq!(emitted(text), ["plan", "email", "segment s"]);
+        // Equal costs keep their source order.
+        let ties = emitted(r#"flag f { rule "r" if b == "x" and a == "y" and c == "z" => on }"#);
+        assert_eq!(ties, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn reordered_operands_keep_their_jumps() {
+        // `not (a contains "x" and n > 1)`: n first, and the negation
+        // swaps the ends: n false makes the whole condition true.
+        let sources = [Source {
+            name: "t.flags".into(),
+            text: r#"flag f { rule "r" if not (a contains "x" and n > 1) => on }"#.into(),
+        }];
+        let program = check(&sources, &Limits::default()).expect("compiles");
+        let (flags, _) = units(&program, &key_index(&program, None));
+        let code = &flags[0].code;
+        assert!(matches!(&code[0].atom, UnitAtom::Cmp { attr, .. } if attr == "n"));
+        assert_eq!((code[0].on_true, code[0].on_false), (1, JUMP_TRUE));
+        assert_eq!((code[1].on_true, code[1].on_false), (JUMP_FALSE, JUMP_TRUE));
     }
 }
