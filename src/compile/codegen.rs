@@ -292,9 +292,12 @@ fn list_pred(list: &List) -> UnitPred {
 /// The operands of an `and` or `or`, cheapest first ([`cost`]; a stable
 /// sort, so equal costs keep their source order).
 fn cheapest_first(parts: &[Cond]) -> impl Iterator<Item = &Cond> {
-    let mut order: Vec<&Cond> = parts.iter().collect();
-    order.sort_by_key(|part| cost(part));
-    order.into_iter()
+    // Each part's cost computed once; most connectives have few operands,
+    // so the order lives on the stack.
+    let mut order: smallvec::SmallVec<[(u32, &Cond); 8]> =
+        parts.iter().map(|part| (cost(part), part)).collect();
+    order.sort_by_key(|&(cost, _)| cost);
+    order.into_iter().map(|(_, part)| part)
 }
 
 /// A static estimate of what evaluating a condition costs, in rough units
