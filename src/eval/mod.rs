@@ -220,6 +220,17 @@ impl Ruleset {
     }
 }
 
+/// The variation of the arm bucket `b` falls in: the first arm whose end
+/// lies past it, i.e. the arm numbered by how many ends are at or below it
+/// (ends increase and the last is 10,000, validated). Counted with no
+/// branch on the bucket, which is random by design: a search that stops at
+/// the arm mispredicts one split in two.
+#[inline(always)]
+fn arm_for(arms: &[Arm], b: u32) -> Option<u32> {
+    let index: usize = arms.iter().map(|arm| usize::from(arm.end <= b)).sum();
+    arms.get(index).map(|arm| arm.variation)
+}
+
 /// How a flag decided, before it is turned into a [`Detail`].
 #[derive(Clone, Copy)]
 struct Decision<'r> {
@@ -458,13 +469,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 _ => return None,
             }
         };
-        // The arm is the first whose end lies past the bucket: the number of
-        // ends at or below it (ends increase, the last is 10,000, validated).
-        // Counted with no branch on the bucket, which is random by design:
-        // a search that stops at the arm mispredicts one split in two.
-        let arms = rules.arms(split.arms);
-        let index: usize = arms.iter().map(|arm| usize::from(arm.end <= b)).sum();
-        arms.get(index).map(|arm| arm.variation)
+        arm_for(rules.arms(split.arms), b)
     }
 
     /// Attribute `id`'s value (a split's `by`).
@@ -1015,9 +1020,25 @@ fn ends_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::arm_for;
     use crate::compile::compile_text;
+    use crate::compile::tables::Arm;
     use crate::context::Context;
     use crate::detail::{ErrorCode, Reason};
+
+    #[test]
+    fn a_bucket_falls_in_the_first_arm_ending_past_it() {
+        let arm = |end, variation| Arm { end, variation };
+        let arms = [arm(1000, 7), arm(5000, 8), arm(10_000, 9)];
+        for (b, want) in [(0, 7), (999, 7), (1000, 8), (4999, 8), (5000, 9), (9999, 9)] {
+            assert_eq!(arm_for(&arms, b), Some(want), "bucket {b}");
+        }
+        // An arm of zero width is never chosen; no arm past the last end.
+        let arms = [arm(0, 1), arm(10_000, 2)];
+        assert_eq!(arm_for(&arms, 0), Some(2));
+        assert_eq!(arm_for(&arms, 10_000), None);
+        assert_eq!(arm_for(&[], 5), None);
+    }
 
     const RULES: &str = r#"
 flag dark { default on }
