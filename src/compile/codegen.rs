@@ -341,17 +341,20 @@ mod tests {
     use super::*;
     use crate::check::{check, Limits, Source};
 
-    /// The attributes the first flag's code reads, in emitted order.
-    fn emitted(text: &str) -> Vec<String> {
+    /// The first flag's code, compiled from `text`.
+    fn first_flag_code(text: &str) -> Vec<UnitInstr> {
         let sources = [Source {
             name: "t.flags".into(),
             text: text.into(),
         }];
         let program = check(&sources, &Limits::default()).expect("compiles");
-        let keys = key_index(&program, None);
-        let (flags, _) = units(&program, &keys);
-        flags[0]
-            .code
+        let (flags, _) = units(&program, &key_index(&program, None));
+        flags.into_iter().next().expect("one flag").code
+    }
+
+    /// The attributes the first flag's code reads, in emitted order.
+    fn emitted(text: &str) -> Vec<String> {
+        first_flag_code(text)
             .iter()
             .map(|i| match &i.atom {
                 UnitAtom::Cmp { attr, .. } | UnitAtom::Exists(attr) => attr.clone(),
@@ -382,13 +385,8 @@ flag f { rule "r" if segment s and email matches "a+" and plan in ["a", "b"] => 
     fn reordered_operands_keep_their_jumps() {
         // `not (a contains "x" and n > 1)`: n first, and the negation
         // swaps the ends: n false makes the whole condition true.
-        let sources = [Source {
-            name: "t.flags".into(),
-            text: r#"flag f { rule "r" if not (a contains "x" and n > 1) => on }"#.into(),
-        }];
-        let program = check(&sources, &Limits::default()).expect("compiles");
-        let (flags, _) = units(&program, &key_index(&program, None));
-        let code = &flags[0].code;
+        let code =
+            first_flag_code(r#"flag f { rule "r" if not (a contains "x" and n > 1) => on }"#);
         assert!(matches!(&code[0].atom, UnitAtom::Cmp { attr, .. } if attr == "n"));
         assert_eq!((code[0].on_true, code[0].on_false), (1, JUMP_TRUE));
         assert_eq!((code[1].on_true, code[1].on_false), (JUMP_FALSE, JUMP_TRUE));
