@@ -288,7 +288,6 @@ fn list_pred(list: &List) -> UnitPred {
     }
 }
 
-/// Number of atoms (instructions) a condition compiles to.
 /// The operands of an `and` or `or`, cheapest first ([`cost`]; a stable
 /// sort, so equal costs keep their source order).
 fn cheapest_first(parts: &[Cond]) -> impl Iterator<Item = &Cond> {
@@ -328,6 +327,7 @@ fn cost(cond: &Cond) -> u32 {
     }
 }
 
+/// Number of atoms (instructions) a condition compiles to.
 fn atoms(cond: &Cond) -> u32 {
     match cond {
         Cond::All(parts) | Cond::Any(parts) => parts.iter().map(atoms).sum(),

@@ -194,21 +194,17 @@ impl<'a> Reader<'a> {
         // a zeroed buffer filled in place paid for the zeroing (snapshot
         // load, docs/architecture.md).
         const BLOCK: usize = 64;
+        let word = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         let mut out = Vec::with_capacity(n);
         let mut blocks = raw.chunks_exact(4 * BLOCK);
         let mut words = [0u32; BLOCK];
         for block in &mut blocks {
-            for (word, bytes) in words.iter_mut().zip(block.chunks_exact(4)) {
-                *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            for (w, bytes) in words.iter_mut().zip(block.chunks_exact(4)) {
+                *w = word(bytes);
             }
             out.extend_from_slice(&words);
         }
-        out.extend(
-            blocks
-                .remainder()
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
+        out.extend(blocks.remainder().chunks_exact(4).map(word));
         Ok(out)
     }
 
