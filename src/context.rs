@@ -9,21 +9,29 @@
 //! (`context::symbols`): one load from a small direct map of bytes for the
 //! low symbols, a probe of a small index of integers for the rest.
 //!
-//! The context is packed: every name and string value lives in one text
-//! buffer, every attribute in one array of small fixed-size entries, their
-//! name symbols, symbol map and symbol index in three arrays of integers,
-//! and every array element in another, so a context is at most six
-//! allocations whatever its size.
-//! Replacing or removing an attribute cuts its old bytes and elements out
-//! of the buffers, so a long-lived context that is updated keeps only live
-//! data. Readers get borrowed views ([`Attr`], [`Element`]).
+//! A context is packed into two allocations made one after the other: its
+//! text (the string values first, then the names) and one array of words
+//! that holds, in the order a check reads them, the symbol map, a type tag
+//! per attribute and array element, the values, the array elements, and
+//! then what only lookups by name and edits read (names, symbols, the
+//! index of far symbols). A check of a context that is not in cache waits
+//! for a handful of adjacent lines, which the processor fetches together,
+//! instead of chasing half a dozen buffers. The layout is canonical: two
+//! contexts with the same attributes are equal however they were built.
+//!
+//! Changing a context unpacks it into a `Draft` (editable buffers), edits
+//! that, and packs it again, so an update costs time linear in the
+//! context's size and the context keeps only live data. A
+//! [`ContextBuilder`] edits one draft and packs it once. Readers get
+//! borrowed views ([`Attr`], [`Element`]).
 
 use std::fmt;
 
+mod draft;
 pub(crate) mod symbol_map;
 pub(crate) mod symbols;
 
-use symbol_map::SymbolMap;
+use draft::{span, Draft, NewValue, Single, Slot, Span32};
 
 /// An attribute value, as the operators see it (a view into a [`Context`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,15 +63,16 @@ pub enum Element<'a> {
 #[derive(Clone, Copy)]
 pub struct Elements<'a> {
     context: &'a Context,
-    slots: &'a [Slot],
+    start: u32,
+    end: u32,
 }
 
 impl<'a> Elements<'a> {
     /// The elements in order.
     pub fn iter(&self) -> impl Iterator<Item = Element<'a>> + 'a {
         let context = self.context;
-        self.slots.iter().map(move |slot| match *slot {
-            Slot::Str(span) => Element::Str(context.text(span)),
+        (self.start..self.end).map(move |j| match context.element(j as usize) {
+            Slot::Str(s) => Element::Str(span(&context.text, s)),
             Slot::Num(n) => Element::Num(n),
             _ => Element::Other,
         })
@@ -71,12 +80,12 @@ impl<'a> Elements<'a> {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.end.saturating_sub(self.start) as usize
     }
 
     /// Whether the array is empty.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len() == 0
     }
 }
 
@@ -92,48 +101,73 @@ impl fmt::Debug for Elements<'_> {
     }
 }
 
-/// A byte range of the context's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span32 {
-    start: u32,
-    end: u32,
+/// The type tag of a packed value.
+mod tag {
+    pub(super) const OTHER: u8 = 0;
+    pub(super) const STR: u8 = 1;
+    pub(super) const NUM: u8 = 2;
+    pub(super) const BOOL: u8 = 3;
+    pub(super) const LIST: u8 = 4;
+    pub(super) const OBJECT: u8 = 5;
 }
 
-/// A stored value: strings as ranges of the text, arrays as ranges of `elements`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Slot {
-    Str(Span32),
-    Num(f64),
-    Bool(bool),
-    List(Span32),
-    Object,
-    Other,
+/// A slot as a tag and a word: a string's or list's span, a number's bits,
+/// a boolean as 0 or 1, 0 for the rest.
+fn encode(slot: Slot) -> (u8, u64) {
+    match slot {
+        Slot::Str(s) => (tag::STR, s.to_word()),
+        Slot::Num(n) => (tag::NUM, n.to_bits()),
+        Slot::Bool(b) => (tag::BOOL, u64::from(b)),
+        Slot::List(r) => (tag::LIST, r.to_word()),
+        Slot::Object => (tag::OBJECT, 0),
+        Slot::Other => (tag::OTHER, 0),
+    }
 }
 
-/// One attribute: its name (a range of the text) and its value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Entry {
-    name: Span32,
-    value: Slot,
+/// The slot a tag and word made by [`encode`] hold.
+#[inline(always)]
+fn decode(tag: u8, word: u64) -> Slot {
+    match tag {
+        tag::STR => Slot::Str(Span32::from_word(word)),
+        tag::NUM => Slot::Num(f64::from_bits(word)),
+        tag::BOOL => Slot::Bool(word != 0),
+        tag::LIST => Slot::List(Span32::from_word(word)),
+        tag::OBJECT => Slot::Object,
+        _ => Slot::Other,
+    }
 }
 
-/// A validated context.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Words that `n` packed items of `per_word` each take.
+fn words_for(n: usize, per_word: usize) -> usize {
+    n.div_ceil(per_word)
+}
+
+/// A validated context (see the module documentation for its layout).
+#[derive(Clone, PartialEq, Default)]
 pub struct Context {
-    /// All names and string values, back to back, nothing else: replacing or
-    /// removing an attribute cuts its bytes out, so the buffer never holds
-    /// more than the live attributes.
-    text: String,
-    /// Attributes in [`name_order`] of their names.
-    entries: Vec<Entry>,
-    /// The process-wide symbol of each entry's name ([`symbols`]), parallel
-    /// to `entries`.
-    symbols: Vec<u32>,
-    /// The position of each attribute by its name's symbol, rebuilt when
-    /// attributes are added or removed.
-    map: SymbolMap,
-    /// Elements of all array attributes, nothing else (same as `text`).
-    elements: Vec<Slot>,
+    /// The string values (attributes' then array elements', in position
+    /// order), then the names, back to back, nothing else.
+    text: Box<str>,
+    /// The symbol map's direct bytes (see [`symbol_map::direct_entry`]).
+    direct: Box<[u8]>,
+    /// The attributes' values from word 0, two words each (the tag, then
+    /// the value's word), then the sections whose starts follow.
+    words: Box<[u64]>,
+    /// Number of attributes.
+    len: u32,
+    /// Number of array elements, of all arrays.
+    elements: u32,
+    /// Word where the array elements start, two words each as values.
+    elements_at: u32,
+    /// Word where the names' spans start, one word each.
+    names_at: u32,
+    /// Word where the names' symbols start, two to a word.
+    symbols_at: u32,
+    /// Word where the index of far symbols starts (to the end).
+    index_at: u32,
+    /// Byte of the text where the names start (what a check reads of the
+    /// text ends there).
+    names_text_at: u32,
     /// The key's range of the text.
     key: Option<Span32>,
 }
@@ -165,19 +199,6 @@ impl fmt::Display for ContextError {
 
 impl std::error::Error for ContextError {}
 
-/// A value about to be stored, borrowed from the caller.
-enum NewValue<'a, I, J> {
-    Str(&'a str),
-    Num(f64),
-    Bool(bool),
-    Json(&'a serde_json::Value),
-    Strs(I),
-    Nums(J),
-}
-
-/// A [`NewValue`] that is not a list of the caller's.
-type Single<'a> = NewValue<'a, std::iter::Empty<&'static str>, std::iter::Empty<f64>>;
-
 /// Builds a [`Context`] attribute by attribute, without going through JSON
 /// (the shape of LaunchDarkly's `ContextBuilder`):
 ///
@@ -198,14 +219,19 @@ type Single<'a> = NewValue<'a, std::iter::Empty<&'static str>, std::iter::Empty<
 /// makes [`ContextBuilder::build`] fail with [`ContextError::KeyNotString`].
 #[derive(Debug, Clone)]
 pub struct ContextBuilder {
-    context: Context,
+    draft: Draft,
     error: Option<ContextError>,
 }
 
 impl ContextBuilder {
-    fn with(mut self, f: impl FnOnce(&mut Context) -> Result<(), ContextError>) -> Self {
+    fn with<I, J>(mut self, name: &str, value: NewValue<'_, I, J>) -> Self
+    where
+        I: Iterator,
+        I::Item: AsRef<str>,
+        J: Iterator<Item = f64>,
+    {
         if self.error.is_none() {
-            if let Err(e) = f(&mut self.context) {
+            if let Err(e) = self.draft.put(name, value) {
                 self.error = Some(e);
             }
         }
@@ -214,40 +240,52 @@ impl ContextBuilder {
 
     /// Sets a string attribute.
     pub fn string(self, name: &str, value: &str) -> Self {
-        self.with(|c| c.set_string(name, value))
+        self.with(name, Single::Str(value))
     }
 
     /// Sets a number attribute.
     pub fn number(self, name: &str, value: f64) -> Self {
-        self.with(|c| c.set_number(name, value))
+        self.with(name, Single::Num(value))
     }
 
     /// Sets a boolean attribute.
     pub fn bool(self, name: &str, value: bool) -> Self {
-        self.with(|c| c.set_bool(name, value))
+        self.with(name, Single::Bool(value))
     }
 
     /// Sets an array-of-strings attribute.
     pub fn strings<S: AsRef<str>>(self, name: &str, values: impl IntoIterator<Item = S>) -> Self {
-        self.with(|c| c.set_strings(name, values))
+        self.with(
+            name,
+            NewValue::<_, std::iter::Empty<f64>>::Strs(values.into_iter()),
+        )
     }
 
     /// Sets an array-of-numbers attribute.
     pub fn numbers(self, name: &str, values: impl IntoIterator<Item = f64>) -> Self {
-        self.with(|c| c.set_numbers(name, values))
+        self.with(
+            name,
+            NewValue::<std::iter::Empty<&str>, _>::Nums(values.into_iter()),
+        )
     }
 
     /// Sets an attribute from a JSON value (`null` removes it).
     pub fn json(self, name: &str, value: &serde_json::Value) -> Self {
-        self.with(|c| c.put(name, Single::Json(value)))
+        self.with(name, Single::Json(value))
     }
 
     /// The context, or the first error a setter met.
-    pub fn build(self) -> Result<Context, ContextError> {
-        match self.error {
+    pub fn build(mut self) -> Result<Context, ContextError> {
+        match self.error.take() {
             Some(e) => Err(e),
-            None => Ok(self.context),
+            None => Context::freeze(&mut self.draft),
         }
+    }
+}
+
+impl Drop for ContextBuilder {
+    fn drop(&mut self) {
+        draft::recycle(std::mem::take(&mut self.draft));
     }
 }
 
@@ -255,59 +293,10 @@ impl Context {
     /// Builds a context from a JSON value.
     pub fn from_json(value: &serde_json::Value) -> Result<Context, ContextError> {
         let object = value.as_object().ok_or(ContextError::NotAnObject)?;
-        // Every buffer at its final size from the start: no buffer grows
-        // (and leaves a hole behind) while the context is built, so its
-        // blocks lie close together, which is what a check of a context not
-        // in cache waits for.
-        let (text, elements) = json_sizes(object);
-        let mut context = Context {
-            text: String::with_capacity(text),
-            entries: Vec::with_capacity(object.len()),
-            symbols: Vec::new(),
-            map: SymbolMap::default(),
-            elements: Vec::with_capacity(elements),
-            key: None,
-        };
-        for (name, value) in object {
-            if value.is_null() {
-                continue;
-            }
-            if name == "key" && !value.is_string() {
-                return Err(ContextError::KeyNotString);
-            }
-            let name = context.push_text(name)?;
-            let value = context.slot(Single::Json(value))?;
-            context.entries.push(Entry { name, value });
-        }
-        let text = std::mem::take(&mut context.text);
-        context
-            .entries
-            .sort_by(|a, b| name_order(span(&text, a.name), span(&text, b.name)));
-        context.symbols = context
-            .entries
-            .iter()
-            .map(|e| symbols::intern(span(&text, e.name)))
-            .collect();
-        context.text = text;
-        context.refresh_map();
-        context.refresh_key();
-        Ok(context.compacted())
-    }
-
-    /// The same context in new buffers allocated one after another (a
-    /// clone allocates each at the length it holds), while the buffers it
-    /// was built in, and whatever the caller allocated around them, are
-    /// still alive to keep the new ones from landing in their holes.
-    ///
-    /// A check of a context that is not in cache waits for its lines; with
-    /// the buffers side by side, and contexts built one after another lying
-    /// one after another, the processor's prefetchers fetch them ahead. One
-    /// pass over 1M contexts made from JSON took 250–280 ns a check
-    /// without this and 180 ns with it (docs/benchmarks.md); a context
-    /// built and checked at once is in cache either way and pays only for
-    /// the copy.
-    fn compacted(&self) -> Context {
-        self.clone()
+        draft::with_scratch(|draft| {
+            draft.fill_from_json_object(object)?;
+            Context::freeze(draft)
+        })
     }
 
     /// Parses JSON text into a context. Text nested deeper than
@@ -333,18 +322,16 @@ impl Context {
 
     /// A context with only a key.
     pub fn with_key(key: &str) -> Context {
-        let mut context = Context::default();
-        // A key is a string: this cannot fail short of 4 GiB of text.
-        let _ = context.set_string("key", key);
-        context
+        Context::builder(key).build().unwrap_or_default()
     }
 
     /// A builder for a context with key `key` (see [`ContextBuilder`]).
     pub fn builder(key: &str) -> ContextBuilder {
         ContextBuilder {
-            context: Context::with_key(key),
+            draft: draft::take_scratch(),
             error: None,
         }
+        .string("key", key)
     }
 
     /// Sets an attribute from a JSON value (replacing any previous value;
@@ -399,164 +386,227 @@ impl Context {
         let _ = self.put(name, Single::Json(&serde_json::Value::Null));
     }
 
-    /// The one way an attribute changes: the old value's bytes and elements
-    /// are cut out (so the buffers hold only live data), then the new value
-    /// is appended and the entry updated, inserted or removed.
+    /// The one way a context changes: unpacked, edited, packed again. On
+    /// an error the context is left as it was.
     fn put<I, J>(&mut self, name: &str, value: NewValue<'_, I, J>) -> Result<(), ContextError>
     where
         I: Iterator,
         I::Item: AsRef<str>,
         J: Iterator<Item = f64>,
     {
-        let remove = match &value {
-            NewValue::Json(v) => v.is_null(),
-            _ => false,
+        draft::with_scratch(|draft| {
+            self.thaw(draft);
+            draft.put(name, value)?;
+            *self = Context::freeze(draft)?;
+            Ok(())
+        })
+    }
+
+    /// Packs a draft: the symbol map, the text and the words, each
+    /// allocated once at its final size, one after the other, and nothing
+    /// else allocated (the draft's `symbols` is its scratch): contexts
+    /// built one after another lie one after another in memory, which is
+    /// what the processor's prefetchers need when a pass reads many.
+    fn freeze(draft: &mut Draft) -> Result<Context, ContextError> {
+        let fits = |x: usize| u32::try_from(x).map_err(|_| ContextError::TooLarge);
+        let n = draft.entries.len();
+        // Only lists' elements are kept (a draft holds only live data, so
+        // this is all of them).
+        let m: usize = draft
+            .entries
+            .iter()
+            .map(|e| match e.value {
+                Slot::List(r) => draft.elements.get(r.range()).map_or(0, <[Slot]>::len),
+                _ => 0,
+            })
+            .sum();
+        draft.symbols.clear();
+        draft.symbols.extend(draft.entries.iter().map(|e| e.symbol));
+        let map = symbol_map::build(&draft.symbols);
+        let direct = map.direct.into_boxed_slice();
+        // The attributes' values from word 0, two words each: the tag,
+        // then the value's word; then the elements, the same way.
+        let elements_at = 2 * n;
+        let names_at = elements_at + 2 * m;
+        let symbols_at = names_at + n;
+        let index_at = symbols_at + words_for(n, 2);
+        let mut words = vec![0u64; index_at + map.index.len()];
+        // The text in reading order: attributes' strings, then each array's
+        // element strings (arrays in position order), then the names.
+        let mut text = String::with_capacity(draft.text.len());
+        let from = &draft.text;
+        let move_text = |text: &mut String, s: Span32| -> Result<Span32, ContextError> {
+            let start = fits(text.len())?;
+            text.push_str(span(from, s));
+            Ok(Span32 {
+                start,
+                end: fits(text.len())?,
+            })
         };
-        if name == "key" {
-            let is_string = match &value {
-                NewValue::Str(_) => true,
-                NewValue::Json(v) => v.is_string() || v.is_null(),
-                _ => false,
+        let put = |words: &mut [u64], at: usize, slot: Slot| {
+            let (t, w) = encode(slot);
+            if let Some(record) = words.get_mut(at..at + 2) {
+                record.copy_from_slice(&[u64::from(t), w]);
+            }
+        };
+        let mut next_element = 0usize;
+        let mut key = None;
+        for (i, e) in draft.entries.iter().enumerate() {
+            let value = match e.value {
+                Slot::Str(s) => Slot::Str(move_text(&mut text, s)?),
+                Slot::List(r) => {
+                    let start = fits(next_element)?;
+                    for &element in draft.elements.get(r.range()).unwrap_or(&[]) {
+                        let element = match element {
+                            Slot::Str(s) => Slot::Str(move_text(&mut text, s)?),
+                            other => other,
+                        };
+                        put(&mut words, elements_at + 2 * next_element, element);
+                        next_element += 1;
+                    }
+                    Slot::List(Span32 {
+                        start,
+                        end: fits(next_element)?,
+                    })
+                }
+                other => other,
             };
-            if !is_string {
-                return Err(ContextError::KeyNotString);
-            }
-        }
-        let at = self.find(name);
-        if let Some(i) = at {
-            let old = self.entries[i].value;
-            self.release(old);
-            // Placeholder until the new value is stored.
-            self.entries[i].value = Slot::Other;
-        }
-        if remove {
-            if let Some(i) = at {
-                let name_span = self.entries[i].name;
-                self.entries.remove(i);
-                self.symbols.remove(i);
-                self.cut_text(name_span);
-                self.refresh_map();
-            }
-        } else {
-            let slot = self.slot(value)?;
-            match at {
-                Some(i) => self.entries[i].value = slot,
-                None => {
-                    let name_span = self.push_text(name)?;
-                    let i = self.entries.partition_point(|e| {
-                        name_order(span(&self.text, e.name), name) == std::cmp::Ordering::Less
-                    });
-                    self.entries.insert(
-                        i,
-                        Entry {
-                            name: name_span,
-                            value: slot,
-                        },
-                    );
-                    self.symbols.insert(i, symbols::intern(name));
-                    self.refresh_map();
+            if let Slot::Str(s) = value {
+                if span(from, e.name) == "key" {
+                    key = Some(s);
                 }
             }
+            put(&mut words, 2 * i, value);
         }
-        self.refresh_key();
-        Ok(())
-    }
-
-    /// Frees what a stored value holds in the buffers.
-    fn release(&mut self, value: Slot) {
-        match value {
-            Slot::Str(s) => self.cut_text(s),
-            Slot::List(range) => {
-                let (start, end) = (range.start as usize, range.end as usize);
-                // Cut the elements' strings first (back to front keeps the
-                // earlier spans valid), then the elements themselves.
-                for k in (start..end.min(self.elements.len())).rev() {
-                    if let Slot::Str(s) = self.elements[k] {
-                        self.cut_text(s);
-                    }
-                }
-                if start < end && end <= self.elements.len() {
-                    self.elements.drain(start..end);
-                    let removed = range.end - range.start;
-                    for e in &mut self.entries {
-                        if let Slot::List(r) = &mut e.value {
-                            if r.start >= range.end {
-                                r.start -= removed;
-                                r.end -= removed;
-                            }
-                        }
-                    }
-                }
-            }
-            Slot::Num(_) | Slot::Bool(_) | Slot::Object | Slot::Other => {}
-        }
-    }
-
-    /// Removes the bytes of `cut` from the text and moves every later span
-    /// back by as many bytes.
-    fn cut_text(&mut self, cut: Span32) {
-        let (start, end) = (cut.start as usize, cut.end as usize);
-        if start >= end || end > self.text.len() {
-            return;
-        }
-        self.text.replace_range(start..end, "");
-        let removed = cut.end - cut.start;
-        let shift = |s: &mut Span32| {
-            if s.start >= cut.end {
-                s.start -= removed;
-                s.end -= removed;
-            }
-        };
-        for e in &mut self.entries {
-            shift(&mut e.name);
-            if let Slot::Str(s) = &mut e.value {
-                shift(s);
+        let names_text_at = fits(text.len())?;
+        for (i, e) in draft.entries.iter().enumerate() {
+            let name = move_text(&mut text, e.name)?;
+            if let Some(w) = words.get_mut(names_at + i) {
+                *w = name.to_word();
             }
         }
-        for e in &mut self.elements {
-            if let Slot::Str(s) = e {
-                shift(s);
-            }
+        for (pair, w) in draft.symbols.chunks(2).zip(&mut words[symbols_at..]) {
+            *w = u64::from(pair[0]) | pair.get(1).map_or(0, |&s| u64::from(s) << 32);
         }
+        if let Some(index) = words.get_mut(index_at..) {
+            index.copy_from_slice(&map.index);
+        }
+        Ok(Context {
+            direct,
+            text: text.into_boxed_str(),
+            words: words.into_boxed_slice(),
+            len: fits(n)?,
+            elements: fits(m)?,
+            elements_at: fits(elements_at)?,
+            names_at: fits(names_at)?,
+            symbols_at: fits(symbols_at)?,
+            index_at: fits(index_at)?,
+            names_text_at,
+            key,
+        })
     }
 
-    /// Rebuilds the symbol map (after attributes were added or removed).
-    fn refresh_map(&mut self) {
-        self.map.rebuild(&self.symbols);
+    /// Unpacks the context into `draft` (emptied first), to edit.
+    fn thaw(&self, draft: &mut Draft) {
+        draft.clear();
+        draft.text.push_str(&self.text);
+        draft.entries.extend((0..self.len()).map(|i| draft::Entry {
+            name: self.name_span(i),
+            symbol: self.symbol(i),
+            value: self.slot(i),
+        }));
+        draft
+            .elements
+            .extend((0..self.elements as usize).map(|j| self.element(j)));
     }
 
-    fn refresh_key(&mut self) {
-        self.key = match self.find("key").map(|i| self.entries[i].value) {
-            Some(Slot::Str(span)) => Some(span),
+    /// The tag and word of the value record at word `at`.
+    #[inline(always)]
+    fn record(&self, at: usize) -> Option<(u8, u64)> {
+        match *self.words.get(at..at + 2)? {
+            [t, w] => Some((t as u8, w)),
             _ => None,
-        };
+        }
+    }
+
+    /// The `i`-th attribute's tag and word (`None` past the end).
+    #[inline(always)]
+    fn value(&self, i: usize) -> Option<(u8, u64)> {
+        if i >= self.len as usize {
+            return None;
+        }
+        self.record(2 * i)
+    }
+
+    /// [`Context::value`] of a position the symbol map gave: always an
+    /// attribute's (`i < len`), so only the read is bounded.
+    #[inline(always)]
+    fn value_at_position(&self, i: usize) -> Option<(u8, u64)> {
+        debug_assert!(
+            i < self.len as usize,
+            "position {i} of {} attributes",
+            self.len
+        );
+        self.record(2 * i)
+    }
+
+    /// The `i`-th attribute's value (`Other` past the end).
+    #[inline]
+    fn slot(&self, i: usize) -> Slot {
+        self.value(i).map_or(Slot::Other, |(t, w)| decode(t, w))
+    }
+
+    /// Array element `j` (of all arrays; `Other` past the end).
+    #[inline(always)]
+    fn element(&self, j: usize) -> Slot {
+        if j >= self.elements as usize {
+            return Slot::Other;
+        }
+        self.record(self.elements_at as usize + 2 * j)
+            .map_or(Slot::Other, |(t, w)| decode(t, w))
+    }
+
+    /// The span of the `i`-th attribute's name.
+    #[inline]
+    fn name_span(&self, i: usize) -> Span32 {
+        let word = (i < self.len as usize)
+            .then(|| self.words.get(self.names_at as usize + i))
+            .flatten();
+        word.map_or(Span32 { start: 0, end: 0 }, |&w| Span32::from_word(w))
+    }
+
+    /// The symbol of the `i`-th attribute's name.
+    fn symbol(&self, i: usize) -> u32 {
+        self.words
+            .get(self.symbols_at as usize + i / 2)
+            .map_or(symbols::NO_SYMBOL, |&w| (w >> (i % 2 * 32)) as u32)
     }
 
     /// The context key, if any.
     pub fn key(&self) -> Option<&str> {
-        self.key.map(|s| self.text(s))
+        self.key.map(|s| span(&self.text, s))
     }
 
     /// The context key's bytes, if any.
     #[inline]
     pub(crate) fn key_bytes(&self) -> Option<&[u8]> {
-        let s = self.key?;
-        self.text.as_bytes().get(s.start as usize..s.end as usize)
+        self.text.as_bytes().get(self.key?.range())
     }
 
     /// An attribute by name; `None` when missing or `null`.
     pub fn get(&self, name: &str) -> Option<Attr<'_>> {
-        self.find(name).map(|i| self.attr_at(i))
+        self.position_by_name(name.as_bytes())
+            .map(|i| self.attr_at(i))
     }
 
     /// Number of attributes.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len as usize
     }
 
     /// Whether the context has no attributes.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Bytes held for names and string values (live data only: replacing an
@@ -569,30 +619,30 @@ impl Context {
     /// kept shorter names first, then bytewise; `0..len()` visits them all.
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
-        self.entries.get(i).map_or("", |e| self.text(e.name))
+        span(&self.text, self.name_span(i))
     }
 
-    /// Starts loading the context's buffers into the cache, every line at
-    /// once, so the evaluation that follows does not wait for its index, then
-    /// its entries, then its text one after the other (a cold context costs
-    /// one memory latency instead of three). Plain loads, no `unsafe`: each
-    /// is independent, so the processor issues them all together.
+    /// Starts loading what a check reads of the context into the cache,
+    /// every line at once, so the evaluation that follows does not wait for
+    /// the map, then the values, then the text one after the other. Plain
+    /// loads, no `unsafe`: each is independent, so the processor issues
+    /// them all together. The names, symbols and far index are not read by
+    /// a check that finds its attributes in the direct map, and are left.
     #[inline]
     pub(crate) fn warm(&self) {
-        let mut acc = self.map.warm();
+        let mut acc = 0u64;
+        let hot = self.words.get(..self.names_at as usize).unwrap_or(&[]);
         let mut i = 0;
-        while let Some(e) = self.entries.get(i) {
-            acc ^= e.name.start;
-            i += 2;
+        while let Some(&w) = hot.get(i) {
+            acc ^= w;
+            i += 8;
         }
         let text = self.text.as_bytes();
+        let hot = text.get(..self.names_text_at as usize).unwrap_or(&[]);
         let mut i = 0;
-        while let Some(&b) = text.get(i) {
-            acc ^= u32::from(b);
+        while let Some(&b) = hot.get(i) {
+            acc ^= u64::from(b);
             i += 64;
-        }
-        if let Some(first) = self.elements.first() {
-            acc ^= matches!(first, Slot::Str(_)) as u32;
         }
         std::hint::black_box(acc);
     }
@@ -600,20 +650,31 @@ impl Context {
     /// The position of the attribute whose name has symbol `symbol`.
     #[cfg(test)]
     pub(crate) fn position_of_symbol(&self, symbol: u32) -> Option<usize> {
-        self.map.position(symbol)
+        match self.direct_entry(symbol) {
+            symbol_map::FAR => self.position_in_index(symbol),
+            d => usize::from(d).checked_sub(1),
+        }
     }
 
-    /// The context's symbol map, for the evaluator's lookups.
+    /// What the symbol map's direct bytes say of `symbol` (see
+    /// [`symbol_map::direct_entry`]).
     #[inline(always)]
-    pub(crate) fn symbol_map(&self) -> &SymbolMap {
-        &self.map
+    pub(crate) fn direct_entry(&self, symbol: u32) -> u8 {
+        symbol_map::direct_entry(&self.direct, symbol)
+    }
+
+    /// The position of the attribute with symbol `symbol`, from the index
+    /// of the symbols the direct map does not hold.
+    pub(crate) fn position_in_index(&self, symbol: u32) -> Option<usize> {
+        let index = self.words.get(self.index_at as usize..).unwrap_or(&[]);
+        symbol_map::position_in_index(index, symbol)
     }
 
     /// The `i`-th attribute's value as bytes when it is a string.
     #[inline]
     pub(crate) fn str_bytes_at(&self, i: usize) -> Option<&[u8]> {
-        match self.entries.get(i)?.value {
-            Slot::Str(s) => self.text.as_bytes().get(s.start as usize..s.end as usize),
+        match self.value_at_position(i)? {
+            (tag::STR, w) => self.text.as_bytes().get(Span32::from_word(w).range()),
             _ => None,
         }
     }
@@ -621,8 +682,8 @@ impl Context {
     /// The `i`-th attribute's value when it is a string.
     #[inline]
     pub(crate) fn str_at(&self, i: usize) -> Option<&str> {
-        match self.entries.get(i)?.value {
-            Slot::Str(s) => self.text.get(s.start as usize..s.end as usize),
+        match self.value_at_position(i)? {
+            (tag::STR, w) => self.text.get(Span32::from_word(w).range()),
             _ => None,
         }
     }
@@ -630,8 +691,8 @@ impl Context {
     /// The `i`-th attribute's value when it is a boolean.
     #[inline]
     pub(crate) fn bool_at(&self, i: usize) -> Option<bool> {
-        match self.entries.get(i)?.value {
-            Slot::Bool(b) => Some(b),
+        match self.value_at_position(i)? {
+            (tag::BOOL, w) => Some(w != 0),
             _ => None,
         }
     }
@@ -644,29 +705,21 @@ impl Context {
         i: usize,
         mut hit: impl FnMut(&[u8]) -> bool,
     ) -> Option<bool> {
-        let Slot::List(range) = self.entries.get(i)?.value else {
+        let (tag::LIST, w) = self.value_at_position(i)? else {
             return None;
         };
-        let slots = self
-            .elements
-            .get(range.start as usize..range.end as usize)
-            .unwrap_or(&[]);
         let text = self.text.as_bytes();
-        Some(slots.iter().any(|slot| {
-            match *slot {
-                Slot::Str(s) => text
-                    .get(s.start as usize..s.end as usize)
-                    .is_some_and(&mut hit),
-                _ => false,
-            }
+        Some(Span32::from_word(w).range().any(|j| match self.element(j) {
+            Slot::Str(s) => text.get(s.range()).is_some_and(&mut hit),
+            _ => false,
         }))
     }
 
     /// The `i`-th attribute's value when it is a number.
     #[inline]
     pub(crate) fn num_at(&self, i: usize) -> Option<f64> {
-        match self.entries.get(i)?.value {
-            Slot::Num(n) => Some(n),
+        match self.value_at_position(i)? {
+            (tag::NUM, w) => Some(f64::from_bits(w)),
             _ => None,
         }
     }
@@ -674,126 +727,42 @@ impl Context {
     /// The value of the `i`-th attribute (in the order of [`Context::name_at`]).
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {
-        match self.entries.get(i).map(|e| e.value) {
-            Some(Slot::Str(span)) => Attr::Str(self.text(span)),
+        match self.value(i).map(|(t, w)| decode(t, w)) {
+            Some(Slot::Str(s)) => Attr::Str(span(&self.text, s)),
             Some(Slot::Num(n)) => Attr::Num(n),
             Some(Slot::Bool(b)) => Attr::Bool(b),
-            Some(Slot::List(range)) => Attr::List(Elements {
+            Some(Slot::List(r)) => Attr::List(Elements {
                 context: self,
-                slots: self
-                    .elements
-                    .get(range.start as usize..range.end as usize)
-                    .unwrap_or(&[]),
+                start: r.start.min(self.elements),
+                end: r.end.min(self.elements),
             }),
             Some(Slot::Object | Slot::Other) | None => Attr::Object,
         }
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
-        self.entries
-            .binary_search_by(|e| name_order(span(&self.text, e.name), name))
-            .ok()
-    }
-
-    /// The position of attribute `name`, found by text: for a name the
-    /// symbol table had no room for.
+    /// The position of attribute `name`, found by text (a binary search of
+    /// the names): for lookups by name, and names the symbol table had no
+    /// room for.
     pub(crate) fn position_by_name(&self, name: &[u8]) -> Option<usize> {
-        self.entries
-            .binary_search_by(|e| {
-                let have = self
-                    .text
-                    .as_bytes()
-                    .get(e.name.start as usize..e.name.end as usize)
-                    .unwrap_or(&[]);
-                name_order_bytes(have, name)
-            })
-            .ok()
-    }
-
-    #[inline]
-    fn text(&self, s: Span32) -> &str {
-        span(&self.text, s)
-    }
-
-    fn push_text(&mut self, s: &str) -> Result<Span32, ContextError> {
-        let start = u32::try_from(self.text.len()).map_err(|_| ContextError::TooLarge)?;
-        let end = u32::try_from(self.text.len() + s.len()).map_err(|_| ContextError::TooLarge)?;
-        self.text.push_str(s);
-        Ok(Span32 { start, end })
-    }
-
-    /// Appends a list: each item's element (which `slot` makes, and may
-    /// push the item's text for) to `elements`. A list's elements stay
-    /// contiguous because only its own items push to `elements` meanwhile.
-    fn push_elements<T>(
-        &mut self,
-        items: impl IntoIterator<Item = T>,
-        mut slot: impl FnMut(&mut Self, T) -> Result<Slot, ContextError>,
-    ) -> Result<Slot, ContextError> {
-        let start = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-        for item in items {
-            let element = slot(self, item)?;
-            self.elements.push(element);
-        }
-        let end = u32::try_from(self.elements.len()).map_err(|_| ContextError::TooLarge)?;
-        Ok(Slot::List(Span32 { start, end }))
-    }
-
-    fn slot<I, J>(&mut self, value: NewValue<'_, I, J>) -> Result<Slot, ContextError>
-    where
-        I: Iterator,
-        I::Item: AsRef<str>,
-        J: Iterator<Item = f64>,
-    {
-        Ok(match value {
-            NewValue::Str(s) => Slot::Str(self.push_text(s)?),
-            NewValue::Num(n) => Slot::Num(n),
-            NewValue::Bool(b) => Slot::Bool(b),
-            NewValue::Strs(items) => {
-                self.push_elements(items, |c, s| Ok(Slot::Str(c.push_text(s.as_ref())?)))?
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match name_order_bytes(self.name_at(mid).as_bytes(), name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
             }
-            NewValue::Nums(items) => self.push_elements(items, |_, n| Ok(Slot::Num(n)))?,
-            NewValue::Json(value) => match value {
-                serde_json::Value::String(s) => Slot::Str(self.push_text(s)?),
-                serde_json::Value::Number(n) => Slot::Num(n.as_f64().unwrap_or(f64::NAN)),
-                serde_json::Value::Bool(b) => Slot::Bool(*b),
-                serde_json::Value::Array(items) => self.push_elements(items, |c, item| {
-                    Ok(match item {
-                        serde_json::Value::String(s) => Slot::Str(c.push_text(s)?),
-                        serde_json::Value::Number(n) => n.as_f64().map_or(Slot::Other, Slot::Num),
-                        _ => Slot::Other,
-                    })
-                })?,
-                serde_json::Value::Object(_) => Slot::Object,
-                serde_json::Value::Null => Slot::Other,
-            },
-        })
+        }
+        None
     }
 }
 
-/// The text bytes (names, strings, strings in arrays) and array elements
-/// the attributes of a JSON context object take.
-fn json_sizes(object: &serde_json::Map<String, serde_json::Value>) -> (usize, usize) {
-    let (mut text, mut elements) = (0usize, 0usize);
-    for (name, value) in object {
-        if value.is_null() {
-            continue;
-        }
-        text += name.len();
-        match value {
-            serde_json::Value::String(s) => text += s.len(),
-            serde_json::Value::Array(items) => {
-                elements += items.len();
-                text += items
-                    .iter()
-                    .filter_map(serde_json::Value::as_str)
-                    .map(str::len)
-                    .sum::<usize>();
-            }
-            _ => {}
-        }
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries((0..self.len()).map(|i| (self.name_at(i), self.attr_at(i))))
+            .finish()
     }
-    (text, elements)
 }
 
 /// The byte offset of the first `[` or `{` (outside strings) that opens
@@ -869,11 +838,6 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-#[inline]
-fn span(text: &str, s: Span32) -> &str {
-    text.get(s.start as usize..s.end as usize).unwrap_or("")
-}
-
 /// The order attribute names are kept in, by a context and by a ruleset:
 /// shorter names first, then bytewise. Binding a context to a ruleset is a
 /// merge-join of two lists in this order, and most names differ in length, so
@@ -896,11 +860,12 @@ pub(crate) fn name_order_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+    use super::draft::json_sizes;
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn a_json_context_is_built_in_buffers_of_its_final_size() {
+    fn a_json_context_is_packed_at_its_final_size() {
         let value = json!({
             "key": "user-1", "plan": "pro", "age": 42, "beta": true, "gone": null,
             "tags": ["a", "bb", 3, {"x": 1}], "scores": [1, 2], "org": {"id": "o"},
@@ -909,12 +874,96 @@ mod tests {
         let c = Context::from_json(&value).expect("valid");
         // Names and strings ("gone" is null and skipped; the object's
         // inner string is not text of the context).
-        assert_eq!(json_sizes(object), (c.text.len(), c.elements.len()));
-        assert_eq!((c.text.len(), c.elements.len()), (27 + 12, 6));
-        // And compacted: nothing reserved past what is held.
-        assert_eq!(c.text.capacity(), c.text.len());
-        assert_eq!(c.entries.capacity(), c.entries.len());
-        assert_eq!(c.elements.capacity(), c.elements.len());
+        assert_eq!(json_sizes(object), (c.text.len(), c.elements as usize));
+        assert_eq!((c.text.len(), c.elements), (27 + 12, 6));
+        // The strings a check reads come first, then the names.
+        assert_eq!(&c.text[..c.names_text_at as usize], "user-1proabb");
+        // Words: 7 attributes' and 6 elements' tags and values, names,
+        // symbols; no symbol map past the largest symbol.
+        assert_eq!(c.words.len(), 2 * 7 + 2 * 6 + 7 + 4);
+        assert_eq!(c.index_at as usize, c.words.len(), "no far symbols");
+    }
+
+    #[test]
+    fn the_packed_form_is_canonical() {
+        // Built in different orders, lists before and after: equal.
+        let a = Context::builder("k")
+            .strings("zz", ["x"])
+            .string("plan", "pro")
+            .strings("aa", ["p", "q"])
+            .build()
+            .expect("valid");
+        let mut b =
+            Context::from_json(&json!({"aa": ["p", "q"], "plan": "pro", "zz": ["x"], "key": "k"}))
+                .expect("valid");
+        assert_eq!(a, b);
+        b.set_string("plan", "team").expect("set");
+        assert_ne!(a, b);
+        b.set_string("plan", "pro").expect("set");
+        assert_eq!(a, b);
+        assert_eq!(
+            format!("{a:?}"),
+            r#"{"aa": List([Str("p"), Str("q")]), "zz": List([Str("x")]), "key": Str("k"), "plan": Str("pro")}"#
+        );
+    }
+
+    #[test]
+    fn the_thread_scratch_carries_nothing_over() {
+        // A builder dropped half-way, a JSON object refused half-way and an
+        // edit refused half-way each leave their attributes in the thread's
+        // spare draft; the next context must not see them.
+        drop(
+            Context::builder("a")
+                .string("left", "over")
+                .number("n", 1.0),
+        );
+        let b = Context::builder("b").build().expect("valid");
+        assert_eq!((b.len(), b.get("left")), (1, None));
+        let refused = Context::from_json(&json!({"aa": "x", "bb": [1, 2], "key": 5}));
+        assert_eq!(refused, Err(ContextError::KeyNotString));
+        let c = Context::from_json(&json!({"key": "c"})).expect("valid");
+        assert_eq!((c.len(), c.get("aa"), c.get("bb")), (1, None, None));
+        let mut d = c.clone();
+        assert_eq!(d.set("key", json!(7)), Err(ContextError::KeyNotString));
+        assert_eq!(d, c, "a refused edit leaves the context as it was");
+        let e = Context::builder("e")
+            .strings("tags", ["t"])
+            .build()
+            .expect("valid");
+        let Some(Attr::List(tags)) = e.get("tags") else {
+            panic!("an array")
+        };
+        assert_eq!(tags.iter().collect::<Vec<_>>(), vec![Element::Str("t")]);
+        assert_eq!((e.len(), e.text_len()), (2, "etkeytags".len()));
+    }
+
+    #[test]
+    fn far_symbols_and_many_attributes_are_found() {
+        // More than a byte of positions: the later ones are in the index.
+        let mut b = Context::builder("k");
+        for i in 0..300 {
+            b = b.number(&format!("many_{i:03}"), f64::from(i));
+        }
+        let c = b.build().expect("valid");
+        assert_eq!(c.len(), 301);
+        assert!(
+            (c.index_at as usize) < c.words.len(),
+            "some symbols are far"
+        );
+        for i in 0..300 {
+            let name = format!("many_{i:03}");
+            let at = c.position_of_symbol(symbols::intern(&name));
+            assert_eq!(
+                at.map(|at| c.attr_at(at)),
+                Some(Attr::Num(f64::from(i))),
+                "{name}"
+            );
+            assert_eq!(c.get(&name), Some(Attr::Num(f64::from(i))));
+        }
+        // Thawed and packed again, nothing moves.
+        let mut d = c.clone();
+        d.set_number("many_000", 0.0).expect("set");
+        assert_eq!(c, d);
     }
 
     #[test]
@@ -1095,8 +1144,8 @@ mod tests {
             c.remove("tmp");
         }
         assert_eq!(c.text_len(), live, "the text holds only live data");
-        assert!(c.elements.len() <= 2);
-        assert!(c.text.capacity() < 256 && c.elements.capacity() < 64);
+        assert!(c.elements <= 2);
+        assert!(c.text.len() < 256 && c.words.len() < 64);
         assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
         assert_eq!(c.get("age"), Some(Attr::Num(9999.0)));
         assert_eq!(c.get("tmp"), None);

@@ -1,6 +1,6 @@
 //! Where a context keeps each attribute, by the symbol of its name.
 //!
-//! A [`SymbolMap`] answers "which position has the attribute whose name has
+//! A context's symbol map answers "which position has the attribute whose name has
 //! symbol `s`" for one context. Symbols below [`DIRECT_SYMBOLS`] are answered
 //! by one load from a direct map of bytes (ruleset attribute names are
 //! interned when a ruleset loads, so in a process that has loaded its rules
@@ -17,19 +17,20 @@ pub(crate) const DIRECT_SYMBOLS: usize = 256;
 /// not fit below it, or the symbol is past the direct map.
 pub(crate) const FAR: u8 = u8::MAX;
 
-/// The positions of one context's attributes, by symbol.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct SymbolMap {
+/// A context's map as it is built, before it is packed into the context's
+/// words (`Context::freeze`).
+#[derive(Debug, Default)]
+pub(crate) struct Built {
     /// Entry `s` (`s` below [`DIRECT_SYMBOLS`]): the position + 1 of the
     /// attribute whose name has symbol `s`, 0 when there is none, [`FAR`]
     /// when its position does not fit (it is in `index` then). As long as
     /// the largest such symbol, plus one.
-    direct: Vec<u8>,
+    pub(crate) direct: Vec<u8>,
     /// An open-addressing index over the attributes `direct` does not hold:
     /// a power of two of slots, at least twice those attributes, each
-    /// (symbol, position + 1), or (0, 0) when empty; no slots at all when
-    /// there are none. Names without a symbol are in neither.
-    index: Vec<(u32, u32)>,
+    /// `symbol | (position + 1) << 32`, or 0 when empty; no slots at all
+    /// when there are none. Names without a symbol are in neither.
+    pub(crate) index: Vec<u64>,
 }
 
 /// Whether attribute `position`, whose name has symbol `symbol`, is held
@@ -38,119 +39,101 @@ fn is_direct(position: usize, symbol: u32) -> bool {
     (symbol as usize) < DIRECT_SYMBOLS && position + 1 < usize::from(FAR)
 }
 
-impl SymbolMap {
-    /// Rebuilds the map for attributes whose names have `symbols`, in
-    /// position order, reusing its buffers.
-    pub(crate) fn rebuild(&mut self, symbols: &[u32]) {
-        let len = symbols
-            .iter()
-            .filter(|&&s| (s as usize) < DIRECT_SYMBOLS)
-            .map(|&s| s as usize + 1)
-            .max()
-            .unwrap_or(0);
-        self.direct.clear();
-        self.direct.resize(len, 0);
-        let mut far = 0;
-        for (i, &symbol) in symbols.iter().enumerate() {
-            if is_direct(i, symbol) {
-                self.direct[symbol as usize] = i as u8 + 1;
-            } else if symbol != NO_SYMBOL {
-                if let Some(d) = self.direct.get_mut(symbol as usize) {
-                    *d = FAR;
-                }
-                far += 1;
+/// The map for attributes whose names have `symbols`, in position order.
+pub(crate) fn build(symbols: &[u32]) -> Built {
+    let len = symbols
+        .iter()
+        .filter(|&&s| (s as usize) < DIRECT_SYMBOLS)
+        .map(|&s| s as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut direct = vec![0u8; len];
+    let mut far = 0;
+    for (i, &symbol) in symbols.iter().enumerate() {
+        if is_direct(i, symbol) {
+            direct[symbol as usize] = i as u8 + 1;
+        } else if symbol != NO_SYMBOL {
+            if let Some(d) = direct.get_mut(symbol as usize) {
+                *d = FAR;
             }
-        }
-        self.index.clear();
-        if far == 0 {
-            return;
-        }
-        let size = (far * 2).max(4_usize).next_power_of_two();
-        self.index.resize(size, (0, 0));
-        let mask = size - 1;
-        for (i, &symbol) in symbols.iter().enumerate() {
-            if symbol == NO_SYMBOL || is_direct(i, symbol) {
-                continue;
-            }
-            let mut at = symbols::slot(symbol, mask);
-            while self.index[at].1 != 0 {
-                at = (at + 1) & mask;
-            }
-            self.index[at] = (symbol, i as u32 + 1);
+            far += 1;
         }
     }
-
-    /// The position of the attribute whose name has symbol `symbol` (the
-    /// evaluator composes [`SymbolMap::direct_entry`] and
-    /// [`SymbolMap::position_in_index`] itself, so it can send a name
-    /// without a symbol to its by-text lookup).
-    #[cfg(test)]
-    pub(crate) fn position(&self, symbol: u32) -> Option<usize> {
-        match self.direct_entry(symbol) {
-            FAR => self.position_in_index(symbol),
-            d => usize::from(d).checked_sub(1),
-        }
+    if far == 0 {
+        return Built {
+            direct,
+            index: Vec::new(),
+        };
     }
-
-    /// What the direct map says of `symbol`: the position + 1 of its
-    /// attribute, 0 when there is none, [`FAR`] when the answer is in the
-    /// index ([`NO_SYMBOL`] is far too: it is in neither).
-    #[inline(always)]
-    pub(crate) fn direct_entry(&self, symbol: u32) -> u8 {
-        match self.direct.get(symbol as usize) {
-            Some(&d) => d,
-            None if (symbol as usize) < DIRECT_SYMBOLS => 0,
-            None => FAR,
+    let size = (far * 2).max(4_usize).next_power_of_two();
+    let mut index = vec![0u64; size];
+    let mask = size - 1;
+    for (i, &symbol) in symbols.iter().enumerate() {
+        if symbol == NO_SYMBOL || is_direct(i, symbol) {
+            continue;
         }
-    }
-
-    /// The position of the attribute with symbol `symbol` from the index.
-    #[inline(never)]
-    pub(crate) fn position_in_index(&self, symbol: u32) -> Option<usize> {
-        let index = &self.index[..];
-        let mask = index.len().wrapping_sub(1);
         let mut at = symbols::slot(symbol, mask);
-        // The index is at least twice its attributes, so a probe ends at an
-        // empty slot; the bound only guards the loop.
-        for _ in 0..index.len() {
-            let (s, i) = *index.get(at)?;
-            if i == 0 {
-                return None;
-            }
-            if s == symbol {
-                return Some(i as usize - 1);
-            }
+        while index[at] != 0 {
             at = (at + 1) & mask;
         }
-        None
+        index[at] = u64::from(symbol) | (i as u64 + 1) << 32;
     }
+    Built { direct, index }
+}
 
-    /// Touches every cache line of the map (see `Context::warm`).
-    #[inline]
-    pub(crate) fn warm(&self) -> u32 {
-        let mut acc = 0u32;
-        let mut i = 0;
-        while let Some(&d) = self.direct.get(i) {
-            acc ^= u32::from(d);
-            i += 64;
-        }
-        let mut i = 0;
-        while let Some(&(s, _)) = self.index.get(i) {
-            acc ^= s;
-            i += 8;
-        }
-        acc
+/// What the direct map says of `symbol`: the position + 1 of its
+/// attribute, 0 when there is none, [`FAR`] when the answer is in the
+/// index ([`NO_SYMBOL`] is far too: it is in neither).
+#[inline(always)]
+pub(crate) fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
+    match direct.get(symbol as usize) {
+        Some(&d) => d,
+        None if (symbol as usize) < DIRECT_SYMBOLS => 0,
+        None => FAR,
     }
+}
+
+/// The position of the attribute with symbol `symbol` from the index.
+#[inline(never)]
+pub(crate) fn position_in_index(index: &[u64], symbol: u32) -> Option<usize> {
+    let mask = index.len().wrapping_sub(1);
+    let mut at = symbols::slot(symbol, mask);
+    // The index is at least twice its attributes, so a probe ends at an
+    // empty slot; the bound only guards the loop.
+    for _ in 0..index.len() {
+        let slot = *index.get(at)?;
+        let position = (slot >> 32) as usize;
+        if position == 0 {
+            return None;
+        }
+        if slot as u32 == symbol {
+            return Some(position - 1);
+        }
+        at = (at + 1) & mask;
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl Built {
+        fn direct_entry(&self, symbol: u32) -> u8 {
+            direct_entry(&self.direct, symbol)
+        }
+
+        fn position(&self, symbol: u32) -> Option<usize> {
+            match self.direct_entry(symbol) {
+                FAR => position_in_index(&self.index, symbol),
+                d => usize::from(d).checked_sub(1),
+            }
+        }
+    }
+
     /// Builds a map and checks every attribute is found where it is.
-    fn check(symbols: &[u32]) -> SymbolMap {
-        let mut map = SymbolMap::default();
-        map.rebuild(symbols);
+    fn check(symbols: &[u32]) -> Built {
+        let map = build(symbols);
         for (i, &s) in symbols.iter().enumerate() {
             if s != NO_SYMBOL {
                 assert_eq!(map.position(s), Some(i), "symbol {s}");
@@ -196,13 +179,8 @@ mod tests {
             .count();
         assert_eq!(far, 44 + 46);
         assert!(map.index.len() >= 2 * far);
-        // Rebuilding for fewer attributes forgets the others.
-        let mut map = map;
-        map.rebuild(&[1]);
-        assert_eq!(
-            (map.position(1), map.position(0), map.position(299)),
-            (Some(0), None, None)
-        );
-        assert!(map.index.is_empty());
+        // Symbol 0 at position 0 is a full slot, not an empty one.
+        let first = check(&[0, 300]);
+        assert_eq!((first.position(0), first.position(300)), (Some(0), Some(1)));
     }
 }

@@ -492,7 +492,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// process-wide table was full) by a binary search of its names.
     #[inline(always)]
     fn position(&self, id: u32, symbol: u32) -> Option<usize> {
-        match self.context.symbol_map().direct_entry(symbol) {
+        match self.context.direct_entry(symbol) {
             FAR => self.position_far(id, symbol),
             d => usize::from(d).checked_sub(1),
         }
@@ -503,7 +503,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     #[inline(never)]
     fn position_far(&self, id: u32, symbol: u32) -> Option<usize> {
         if symbol != NO_SYMBOL {
-            return self.context.symbol_map().position_in_index(symbol);
+            return self.context.position_in_index(symbol);
         }
         self.find_by_name(id)
     }
