@@ -30,6 +30,7 @@ use std::fmt;
 mod draft;
 pub(crate) mod symbol_map;
 pub(crate) mod symbols;
+mod word;
 
 use draft::{span, Draft, NewValue, Single, Slot, Span32};
 
@@ -101,42 +102,6 @@ impl fmt::Debug for Elements<'_> {
     }
 }
 
-/// The type tag of a packed value.
-mod tag {
-    pub(super) const OTHER: u8 = 0;
-    pub(super) const STR: u8 = 1;
-    pub(super) const NUM: u8 = 2;
-    pub(super) const BOOL: u8 = 3;
-    pub(super) const LIST: u8 = 4;
-    pub(super) const OBJECT: u8 = 5;
-}
-
-/// A slot as a tag and a word: a string's or list's span, a number's bits,
-/// a boolean as 0 or 1, 0 for the rest.
-fn encode(slot: Slot) -> (u8, u64) {
-    match slot {
-        Slot::Str(s) => (tag::STR, s.to_word()),
-        Slot::Num(n) => (tag::NUM, n.to_bits()),
-        Slot::Bool(b) => (tag::BOOL, u64::from(b)),
-        Slot::List(r) => (tag::LIST, r.to_word()),
-        Slot::Object => (tag::OBJECT, 0),
-        Slot::Other => (tag::OTHER, 0),
-    }
-}
-
-/// The slot a tag and word made by [`encode`] hold.
-#[inline(always)]
-fn decode(tag: u8, word: u64) -> Slot {
-    match tag {
-        tag::STR => Slot::Str(Span32::from_word(word)),
-        tag::NUM => Slot::Num(f64::from_bits(word)),
-        tag::BOOL => Slot::Bool(word != 0),
-        tag::LIST => Slot::List(Span32::from_word(word)),
-        tag::OBJECT => Slot::Object,
-        _ => Slot::Other,
-    }
-}
-
 /// Words that `n` packed items of `per_word` each take.
 fn words_for(n: usize, per_word: usize) -> usize {
     n.div_ceil(per_word)
@@ -150,19 +115,22 @@ pub struct Context {
     text: Box<str>,
     /// The symbol map's direct bytes (see [`symbol_map::direct_entry`]).
     direct: Box<[u8]>,
-    /// The attributes' values from word 0, two words each (the tag, then
-    /// the value's word), then the sections whose starts follow.
+    /// The attributes' values from word 0, one word each
+    /// ([`word`]), then the array elements the same way, then the sections
+    /// whose starts follow.
     words: Box<[u64]>,
     /// Number of attributes.
     len: u32,
     /// Number of array elements, of all arrays.
     elements: u32,
-    /// Word where the array elements start, two words each as values.
-    elements_at: u32,
-    /// Word where the names' spans start, one word each.
+    /// Word where the names' starts in the text start, two to a word (a
+    /// name ends where the next begins, the last at the end of the text).
     names_at: u32,
     /// Word where the names' symbols start, two to a word.
     symbols_at: u32,
+    /// Word where the side table of ranges starts (a wide context's; see
+    /// [`word`]).
+    wide_at: u32,
     /// Word where the index of far symbols starts (to the end).
     index_at: u32,
     /// Byte of the text where the names start (what a check reads of the
@@ -424,12 +392,21 @@ impl Context {
         draft.symbols.extend(draft.entries.iter().map(|e| e.symbol));
         let map = symbol_map::build(&draft.symbols);
         let direct = map.direct.into_boxed_slice();
-        // The attributes' values from word 0, two words each: the tag,
-        // then the value's word; then the elements, the same way.
-        let elements_at = 2 * n;
-        let names_at = elements_at + 2 * m;
-        let symbols_at = names_at + n;
-        let index_at = symbols_at + words_for(n, 2);
+        // The attributes' values from word 0, then the elements, a word
+        // each; a context too large for inline ranges keeps them all in a
+        // side table.
+        let wide_mode = draft.text.len() as u64 > word::FIELD || m as u64 > word::FIELD;
+        let wide_count = if wide_mode {
+            let ranged = |s: &Slot| matches!(s, Slot::Str(_) | Slot::List(_));
+            let values = draft.entries.iter().filter(|e| ranged(&e.value)).count();
+            values + draft.elements.iter().filter(|s| ranged(s)).count()
+        } else {
+            0
+        };
+        let names_at = n + m;
+        let symbols_at = names_at + words_for(n, 2);
+        let wide_at = symbols_at + words_for(n, 2);
+        let index_at = wide_at + wide_count;
         let mut words = vec![0u64; index_at + map.index.len()];
         // The text in reading order: attributes' strings, then each array's
         // element strings (arrays in position order), then the names.
@@ -443,10 +420,32 @@ impl Context {
                 end: fits(text.len())?,
             })
         };
-        let put = |words: &mut [u64], at: usize, slot: Slot| {
-            let (t, w) = encode(slot);
-            if let Some(record) = words.get_mut(at..at + 2) {
-                record.copy_from_slice(&[u64::from(t), w]);
+        let mut next_wide = 0usize;
+        let mut put = |words: &mut [u64], at: usize, slot: Slot| {
+            let w = match slot {
+                Slot::Str(r) | Slot::List(r) => {
+                    let is_str = matches!(slot, Slot::Str(_));
+                    let inline = word::inline(if is_str { word::STR } else { word::LIST }, r);
+                    match inline {
+                        Some(w) if !wide_mode => w,
+                        _ => {
+                            if let Some(side) = words.get_mut(wide_at + next_wide) {
+                                *side = r.to_word();
+                            }
+                            let kind = if is_str {
+                                word::WIDE_STR
+                            } else {
+                                word::WIDE_LIST
+                            };
+                            next_wide += 1;
+                            word::wide(kind, next_wide as u32 - 1)
+                        }
+                    }
+                }
+                other => word::scalar(other),
+            };
+            if let Some(x) = words.get_mut(at) {
+                *x = w;
             }
         };
         let mut next_element = 0usize;
@@ -461,7 +460,7 @@ impl Context {
                             Slot::Str(s) => Slot::Str(move_text(&mut text, s)?),
                             other => other,
                         };
-                        put(&mut words, elements_at + 2 * next_element, element);
+                        put(&mut words, n + next_element, element);
                         next_element += 1;
                     }
                     Slot::List(Span32 {
@@ -476,16 +475,17 @@ impl Context {
                     key = Some(s);
                 }
             }
-            put(&mut words, 2 * i, value);
+            put(&mut words, i, value);
         }
         let names_text_at = fits(text.len())?;
         for (i, e) in draft.entries.iter().enumerate() {
-            let name = move_text(&mut text, e.name)?;
-            if let Some(w) = words.get_mut(names_at + i) {
-                *w = name.to_word();
+            let start = move_text(&mut text, e.name)?.start;
+            if let Some(w) = words.get_mut(names_at + i / 2) {
+                *w |= u64::from(start) << (i % 2 * 32);
             }
         }
-        for (pair, w) in draft.symbols.chunks(2).zip(&mut words[symbols_at..]) {
+        let symbol_words = words.get_mut(symbols_at..).unwrap_or(&mut []);
+        for (pair, w) in draft.symbols.chunks(2).zip(symbol_words) {
             *w = u64::from(pair[0]) | pair.get(1).map_or(0, |&s| u64::from(s) << 32);
         }
         if let Some(index) = words.get_mut(index_at..) {
@@ -497,9 +497,9 @@ impl Context {
             words: words.into_boxed_slice(),
             len: fits(n)?,
             elements: fits(m)?,
-            elements_at: fits(elements_at)?,
             names_at: fits(names_at)?,
             symbols_at: fits(symbols_at)?,
+            wide_at: fits(wide_at)?,
             index_at: fits(index_at)?,
             names_text_at,
             key,
@@ -520,40 +520,68 @@ impl Context {
             .extend((0..self.elements as usize).map(|j| self.element(j)));
     }
 
-    /// The tag and word of the value record at word `at`.
+    /// The `i`-th attribute's word (`None` past the end).
     #[inline(always)]
-    fn record(&self, at: usize) -> Option<(u8, u64)> {
-        match *self.words.get(at..at + 2)? {
-            [t, w] => Some((t as u8, w)),
-            _ => None,
-        }
-    }
-
-    /// The `i`-th attribute's tag and word (`None` past the end).
-    #[inline(always)]
-    fn value(&self, i: usize) -> Option<(u8, u64)> {
+    fn value(&self, i: usize) -> Option<u64> {
         if i >= self.len as usize {
             return None;
         }
-        self.record(2 * i)
+        self.words.get(i).copied()
     }
 
     /// [`Context::value`] of a position the symbol map gave: always an
     /// attribute's (`i < len`), so only the read is bounded.
     #[inline(always)]
-    fn value_at_position(&self, i: usize) -> Option<(u8, u64)> {
+    fn value_at_position(&self, i: usize) -> Option<u64> {
         debug_assert!(
             i < self.len as usize,
             "position {i} of {} attributes",
             self.len
         );
-        self.record(2 * i)
+        self.words.get(i).copied()
+    }
+
+    /// The slot a word holds.
+    #[inline]
+    fn decode(&self, w: u64) -> Slot {
+        word::decode(w, |k| self.wide_range(k))
+    }
+
+    /// Range `k` of a wide context's side table (empty when there is none).
+    #[cold]
+    fn wide_range(&self, k: u32) -> Span32 {
+        self.words
+            .get(self.wide_at as usize + k as usize)
+            .filter(|_| (k as usize) < (self.index_at - self.wide_at) as usize)
+            .map_or(Span32 { start: 0, end: 0 }, |&w| Span32::from_word(w))
+    }
+
+    /// The range of the text a string's word holds (`None` for any other
+    /// value).
+    #[inline(always)]
+    fn str_range(&self, w: u64) -> Option<Span32> {
+        match word::kind(w) {
+            word::STR => Some(word::inline_range(w)),
+            word::WIDE_STR => Some(self.wide_range(w as u32)),
+            _ => None,
+        }
+    }
+
+    /// The range of the elements a list's word holds (`None` for any other
+    /// value).
+    #[inline(always)]
+    fn list_range(&self, w: u64) -> Option<Span32> {
+        match word::kind(w) {
+            word::LIST => Some(word::inline_range(w)),
+            word::WIDE_LIST => Some(self.wide_range(w as u32)),
+            _ => None,
+        }
     }
 
     /// The `i`-th attribute's value (`Other` past the end).
     #[inline]
     fn slot(&self, i: usize) -> Slot {
-        self.value(i).map_or(Slot::Other, |(t, w)| decode(t, w))
+        self.value(i).map_or(Slot::Other, |w| self.decode(w))
     }
 
     /// Array element `j` (of all arrays; `Other` past the end).
@@ -562,24 +590,38 @@ impl Context {
         if j >= self.elements as usize {
             return Slot::Other;
         }
-        self.record(self.elements_at as usize + 2 * j)
-            .map_or(Slot::Other, |(t, w)| decode(t, w))
+        self.words
+            .get(self.len as usize + j)
+            .map_or(Slot::Other, |&w| self.decode(w))
+    }
+
+    /// Entry `i` of a section of `u32`s packed two to a word from `at`.
+    #[inline]
+    fn half(&self, at: u32, i: usize) -> Option<u32> {
+        self.words
+            .get(at as usize + i / 2)
+            .map(|&w| (w >> (i % 2 * 32)) as u32)
     }
 
     /// The span of the `i`-th attribute's name.
     #[inline]
     fn name_span(&self, i: usize) -> Span32 {
-        let word = (i < self.len as usize)
-            .then(|| self.words.get(self.names_at as usize + i))
-            .flatten();
-        word.map_or(Span32 { start: 0, end: 0 }, |&w| Span32::from_word(w))
+        let n = self.len as usize;
+        let start = (i < n).then(|| self.half(self.names_at, i)).flatten();
+        let end = if i + 1 < n {
+            self.half(self.names_at, i + 1)
+        } else {
+            u32::try_from(self.text.len()).ok()
+        };
+        match (start, end) {
+            (Some(start), Some(end)) if start <= end => Span32 { start, end },
+            _ => Span32 { start: 0, end: 0 },
+        }
     }
 
     /// The symbol of the `i`-th attribute's name.
     fn symbol(&self, i: usize) -> u32 {
-        self.words
-            .get(self.symbols_at as usize + i / 2)
-            .map_or(symbols::NO_SYMBOL, |&w| (w >> (i % 2 * 32)) as u32)
+        self.half(self.symbols_at, i).unwrap_or(symbols::NO_SYMBOL)
     }
 
     /// The context key, if any.
@@ -632,6 +674,7 @@ impl Context {
     pub(crate) fn warm(&self) {
         let mut acc = 0u64;
         let hot = self.words.get(..self.names_at as usize).unwrap_or(&[]);
+        // The values and elements: a word each.
         let mut i = 0;
         while let Some(&w) = hot.get(i) {
             acc ^= w;
@@ -673,28 +716,21 @@ impl Context {
     /// The `i`-th attribute's value as bytes when it is a string.
     #[inline]
     pub(crate) fn str_bytes_at(&self, i: usize) -> Option<&[u8]> {
-        match self.value_at_position(i)? {
-            (tag::STR, w) => self.text.as_bytes().get(Span32::from_word(w).range()),
-            _ => None,
-        }
+        let range = self.str_range(self.value_at_position(i)?)?;
+        self.text.as_bytes().get(range.range())
     }
 
     /// The `i`-th attribute's value when it is a string.
     #[inline]
     pub(crate) fn str_at(&self, i: usize) -> Option<&str> {
-        match self.value_at_position(i)? {
-            (tag::STR, w) => self.text.get(Span32::from_word(w).range()),
-            _ => None,
-        }
+        let range = self.str_range(self.value_at_position(i)?)?;
+        self.text.get(range.range())
     }
 
     /// The `i`-th attribute's value when it is a boolean.
     #[inline]
     pub(crate) fn bool_at(&self, i: usize) -> Option<bool> {
-        match self.value_at_position(i)? {
-            (tag::BOOL, w) => Some(w != 0),
-            _ => None,
-        }
+        word::boolean(self.value_at_position(i)?)
     }
 
     /// Whether the `i`-th attribute is an array with a string element for
@@ -705,29 +741,29 @@ impl Context {
         i: usize,
         mut hit: impl FnMut(&[u8]) -> bool,
     ) -> Option<bool> {
-        let (tag::LIST, w) = self.value_at_position(i)? else {
-            return None;
-        };
+        let range = self.list_range(self.value_at_position(i)?)?;
+        let n = self.len as usize;
+        let elements = self
+            .words
+            .get(n + range.start as usize..n + range.end as usize)
+            .unwrap_or(&[]);
         let text = self.text.as_bytes();
-        Some(Span32::from_word(w).range().any(|j| match self.element(j) {
-            Slot::Str(s) => text.get(s.range()).is_some_and(&mut hit),
-            _ => false,
+        Some(elements.iter().any(|&w| match self.str_range(w) {
+            Some(s) => text.get(s.range()).is_some_and(&mut hit),
+            None => false,
         }))
     }
 
     /// The `i`-th attribute's value when it is a number.
     #[inline]
     pub(crate) fn num_at(&self, i: usize) -> Option<f64> {
-        match self.value_at_position(i)? {
-            (tag::NUM, w) => Some(f64::from_bits(w)),
-            _ => None,
-        }
+        word::number(self.value_at_position(i)?)
     }
 
     /// The value of the `i`-th attribute (in the order of [`Context::name_at`]).
     #[inline]
     pub fn attr_at(&self, i: usize) -> Attr<'_> {
-        match self.value(i).map(|(t, w)| decode(t, w)) {
+        match self.value(i).map(|w| self.decode(w)) {
             Some(Slot::Str(s)) => Attr::Str(span(&self.text, s)),
             Some(Slot::Num(n)) => Attr::Num(n),
             Some(Slot::Bool(b)) => Attr::Bool(b),
@@ -878,9 +914,9 @@ mod tests {
         assert_eq!((c.text.len(), c.elements), (27 + 12, 6));
         // The strings a check reads come first, then the names.
         assert_eq!(&c.text[..c.names_text_at as usize], "user-1proabb");
-        // Words: 7 attributes' and 6 elements' tags and values, names,
-        // symbols; no symbol map past the largest symbol.
-        assert_eq!(c.words.len(), 2 * 7 + 2 * 6 + 7 + 4);
+        // Words: 7 attributes' and 6 elements' values, then names' starts
+        // and symbols two to a word; no side table, no far symbols.
+        assert_eq!(c.words.len(), 7 + 6 + 4 + 4);
         assert_eq!(c.index_at as usize, c.words.len(), "no far symbols");
     }
 
@@ -935,6 +971,36 @@ mod tests {
         };
         assert_eq!(tags.iter().collect::<Vec<_>>(), vec![Element::Str("t")]);
         assert_eq!((e.len(), e.text_len()), (2, "etkeytags".len()));
+    }
+
+    #[test]
+    fn a_context_past_inline_ranges_keeps_them_in_its_side_table() {
+        // 17 MiB of text: no range is inline, every one is in the side table.
+        let big = "x".repeat(17 << 20);
+        let mut c = Context::builder("k")
+            .string("big", &big)
+            .string("plan", "pro")
+            .strings("tags", ["a", "bb"])
+            .number("n", 2.0)
+            .build()
+            .expect("valid");
+        assert_eq!(
+            c.index_at - c.wide_at,
+            6,
+            "key, big, plan, the list tags and its two strings"
+        );
+        assert_eq!(c.get("big"), Some(Attr::Str(big.as_str())));
+        assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
+        assert_eq!(c.key(), Some("k"));
+        let at = c.position_by_name(b"tags").expect("tags");
+        assert_eq!(c.any_str_element_at(at, |b| b == b"bb"), Some(true));
+        assert_eq!(c.get("n"), Some(Attr::Num(2.0)));
+        // Back under the limit, the ranges are inline again.
+        c.remove("big");
+        assert_eq!(c.index_at, c.wide_at);
+        assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
+        let at = c.position_by_name(b"plan").expect("plan");
+        assert_eq!(c.str_bytes_at(at), Some(&b"pro"[..]));
     }
 
     #[test]
