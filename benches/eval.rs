@@ -311,6 +311,39 @@ fn context(c: &mut Criterion) {
     group.bench_function("from_json/10_attributes", |b| {
         b.iter(|| vexil::context::Context::from_json(black_box(&value)))
     });
+    // The same attributes through the builder, and one attribute replaced
+    // in a context that has them.
+    let build = |key: &str| {
+        vexil::context::Context::builder(key)
+            .string("country", "DE")
+            .string("email", "u123456@gmail.com")
+            .string("app_version", "4.12.1")
+            .number("age", 42.0)
+            .string("plan", "pro")
+            .string("region", "eu-west")
+            .strings("tags", ["mobile", "vip"])
+            .number("score", 17.0)
+            .bool("beta", false)
+            .build()
+    };
+    group.bench_function("builder/10_attributes", |b| {
+        b.iter(|| build(black_box("user-123456")))
+    });
+    let mut context = build("user-123456").expect("a valid context");
+    let mut flip = false;
+    group.bench_function("set_string/10_attributes", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let plan = if flip { "enterprise-plus" } else { "pro" };
+            context.set_string("plan", black_box(plan))
+        })
+    });
+    group.bench_function("set_number/10_attributes", |b| {
+        b.iter(|| {
+            flip = !flip;
+            context.set_number("age", black_box(if flip { 43.0 } else { 42.0 }))
+        })
+    });
     group.finish();
 }
 

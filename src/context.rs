@@ -354,14 +354,25 @@ impl Context {
         let _ = self.put(name, Single::Json(&serde_json::Value::Null));
     }
 
-    /// The one way a context changes: unpacked, edited, packed again. On
-    /// an error the context is left as it was.
+    /// The one way a context changes: unpacked, edited, packed again
+    /// (a scalar over a scalar is written in place). On an error the
+    /// context is left as it was.
     fn put<I, J>(&mut self, name: &str, value: NewValue<'_, I, J>) -> Result<(), ContextError>
     where
         I: Iterator,
         I::Item: AsRef<str>,
         J: Iterator<Item = f64>,
     {
+        // A number, boolean or object over one: one word changes, in place
+        // (`key` is a string, so it never takes this way).
+        if let Some(slot) = value.scalar() {
+            if let Some(i) = self.position_by_name(name.as_bytes()) {
+                if let Some(w) = self.words.get_mut(i).filter(|w| word::is_scalar(**w)) {
+                    *w = word::scalar(slot);
+                    return Ok(());
+                }
+            }
+        }
         draft::with_scratch(|draft| {
             self.thaw(draft);
             draft.put(name, value)?;
@@ -1001,6 +1012,36 @@ mod tests {
         assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
         let at = c.position_by_name(b"plan").expect("plan");
         assert_eq!(c.str_bytes_at(at), Some(&b"pro"[..]));
+    }
+
+    #[test]
+    fn a_scalar_over_a_scalar_is_replaced_in_place() {
+        let built = |age: f64, beta: bool| {
+            Context::builder("k")
+                .string("plan", "pro")
+                .number("age", age)
+                .bool("beta", beta)
+                .json("org", &json!({"id": 1}))
+                .build()
+                .expect("valid")
+        };
+        let mut c = built(1.0, false);
+        let text = c.text.as_ptr();
+        c.set_number("age", 42.0).expect("set");
+        c.set("beta", json!(true)).expect("set");
+        assert_eq!(c, built(42.0, true));
+        assert_eq!(c.text.as_ptr(), text, "nothing was repacked");
+        // Over a string, or a new name: repacked, and still right.
+        c.set_number("plan", 3.0).expect("set");
+        c.set_bool("new", true).expect("set");
+        assert_eq!(
+            (c.get("plan"), c.get("new")),
+            (Some(Attr::Num(3.0)), Some(Attr::Bool(true)))
+        );
+        c.set("org", json!(false)).expect("set");
+        assert_eq!(c.get("org"), Some(Attr::Bool(false)));
+        assert_eq!(c.set_number("key", 1.0), Err(ContextError::KeyNotString));
+        assert_eq!(c.key(), Some("k"));
     }
 
     #[test]

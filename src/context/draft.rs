@@ -67,6 +67,23 @@ pub(super) enum NewValue<'a, I, J> {
     Nums(J),
 }
 
+impl<I, J> NewValue<'_, I, J> {
+    /// The value when it holds no text and no elements (a number, a
+    /// boolean, an object): what can replace such a value in place.
+    pub(super) fn scalar(&self) -> Option<Slot> {
+        match self {
+            NewValue::Num(n) => Some(Slot::Num(*n)),
+            NewValue::Bool(b) => Some(Slot::Bool(*b)),
+            NewValue::Json(serde_json::Value::Number(n)) => {
+                Some(Slot::Num(n.as_f64().unwrap_or(f64::NAN)))
+            }
+            NewValue::Json(serde_json::Value::Bool(b)) => Some(Slot::Bool(*b)),
+            NewValue::Json(serde_json::Value::Object(_)) => Some(Slot::Object),
+            _ => None,
+        }
+    }
+}
+
 /// A [`NewValue`] that is not a list of the caller's.
 pub(super) type Single<'a> = NewValue<'a, std::iter::Empty<&'static str>, std::iter::Empty<f64>>;
 

@@ -90,6 +90,13 @@ pub(super) fn boolean(w: u64) -> Option<bool> {
     (kind(w) == BOOL).then_some(w & 1 == 1)
 }
 
+/// Whether a word holds no range (a number, boolean, object or other):
+/// replacing it by another such word changes nothing else.
+#[inline]
+pub(super) fn is_scalar(w: u64) -> bool {
+    !matches!(kind(w), STR | LIST | WIDE_STR | WIDE_LIST)
+}
+
 /// The value a word holds; `side` gives the side table's range `i`.
 pub(super) fn decode(w: u64, side: impl Fn(u32) -> Span32) -> Slot {
     if let Some(n) = number(w) {
@@ -147,6 +154,19 @@ mod tests {
         assert_eq!(boolean(scalar(Slot::Bool(true))), Some(true));
         assert_eq!(boolean(scalar(Slot::Bool(false))), Some(false));
         assert_eq!(boolean(scalar(Slot::Num(1.0))), None);
+        for slot in [
+            Slot::Num(-2.5),
+            Slot::Num(f64::NAN),
+            Slot::Bool(true),
+            Slot::Object,
+            Slot::Other,
+        ] {
+            assert!(is_scalar(scalar(slot)), "{slot:?}");
+        }
+        for w in [inline(STR, span(1, 2)), inline(LIST, span(0, 3))] {
+            assert!(!is_scalar(w.expect("fits")));
+        }
+        assert!(!is_scalar(wide(WIDE_STR, 1)) && !is_scalar(wide(WIDE_LIST, 1)));
     }
 
     #[test]
