@@ -9,19 +9,23 @@
 //! (`context::symbols`): one load from a small direct map of bytes for the
 //! low symbols, a probe of a small index of integers for the rest.
 //!
-//! A context is packed into two allocations made one after the other: its
-//! text (the string values first, then the names) and one array of words
-//! that holds, in the order a check reads them, the symbol map, a type tag
-//! per attribute and array element, the values, the array elements, and
-//! then what only lookups by name and edits read (names, symbols, the
-//! index of far symbols). A check of a context that is not in cache waits
-//! for a handful of adjacent lines, which the processor fetches together,
-//! instead of chasing half a dozen buffers. The layout is canonical: two
-//! contexts with the same attributes are equal however they were built.
+//! A context is packed into three allocations made one after the other:
+//! the symbol map's direct bytes; the text (the string values first, then
+//! the names); and one array of words that holds a word per attribute value
+//! and per array element (`context::word`: numbers as their bits, every
+//! other value NaN-boxed with its range inline), then what only lookups by
+//! name and edits read (the names' starts, their symbols, the side table
+//! of a context too large for inline ranges, the index of far symbols). A
+//! check of a context that is not in cache waits for a handful of adjacent
+//! lines, which the processor fetches together, and contexts built one
+//! after another lie one after another (the thread's spare draft leaves no
+//! holes between them). The layout is canonical: two contexts with the
+//! same attributes are equal however they were built.
 //!
-//! Changing a context unpacks it into a `Draft` (editable buffers), edits
-//! that, and packs it again, so an update costs time linear in the
-//! context's size and the context keeps only live data. A
+//! Changing a context unpacks it into a `Draft` (editable buffers, the
+//! thread's spare one), edits that, and packs it again, so an update costs
+//! time linear in the context's size and the context keeps only live data
+//! (a number, boolean or object over one is written in place). A
 //! [`ContextBuilder`] edits one draft and packs it once. Readers get
 //! borrowed views ([`Attr`], [`Element`]).
 
@@ -110,8 +114,8 @@ fn words_for(n: usize, per_word: usize) -> usize {
 /// A validated context (see the module documentation for its layout).
 #[derive(Clone, PartialEq, Default)]
 pub struct Context {
-    /// The string values (attributes' then array elements', in position
-    /// order), then the names, back to back, nothing else.
+    /// The string values (each attribute's, or its array's elements', in
+    /// position order), then the names, back to back, nothing else.
     text: Box<str>,
     /// The symbol map's direct bytes (see [`symbol_map::direct_entry`]).
     direct: Box<[u8]>,
@@ -373,12 +377,115 @@ impl Context {
                 }
             }
         }
+        // A string over a string: its bytes replaced, what follows moved.
+        if let Some(new) = value.string() {
+            if self.replace_string(name, new) {
+                return Ok(());
+            }
+        }
         draft::with_scratch(|draft| {
             self.thaw(draft);
             draft.put(name, value)?;
             *self = Context::freeze(draft)?;
             Ok(())
         })
+    }
+
+    /// Replaces the string value of attribute `name` by `new` in place:
+    /// the text's bytes are swapped and every later range moves by the
+    /// difference, which leaves the layout [`Context::freeze`] would make.
+    /// `false` (and nothing changed) when the attribute is not a string with
+    /// an inline range, or the text would outgrow inline ranges.
+    fn replace_string(&mut self, name: &str, new: &str) -> bool {
+        let Some(i) = self.position_by_name(name.as_bytes()) else {
+            return false;
+        };
+        let Some(w) = self.value(i).filter(|&w| word::kind(w) == word::STR) else {
+            return false;
+        };
+        let old = word::inline_range(w);
+        let live = self.text_len() - old.range().len() + new.len();
+        let Some(replaced) = u32::try_from(new.len())
+            .ok()
+            .map(|len| Span32 {
+                start: old.start,
+                end: old.start + len,
+            })
+            .and_then(|r| word::inline(word::STR, r))
+        else {
+            return false;
+        };
+        if live as u64 > word::FIELD || !self.text.is_char_boundary(old.start as usize) {
+            return false;
+        }
+        let key_at = self.position_by_name(b"key");
+        let mut text = std::mem::take(&mut self.text).into_string();
+        text.replace_range(old.range(), new);
+        self.text = text.into_boxed_str();
+        // What lies after it in the text moves: the strings of later
+        // attributes and of every element, then the names (ties between
+        // empty strings are decided by position, as `freeze` lays them out).
+        let moved = |at: u32| at - old.range().len() as u32 + new.len() as u32;
+        let (n, m) = (self.len as usize, self.elements as usize);
+        let shift = |w: &mut u64| {
+            if word::kind(*w) == word::STR {
+                let r = word::inline_range(*w);
+                let shifted = Span32 {
+                    start: moved(r.start),
+                    end: moved(r.end),
+                };
+                *w = word::inline(word::STR, shifted).unwrap_or(*w);
+            }
+        };
+        if let Some(w) = self.words.get_mut(i) {
+            *w = replaced;
+        }
+        for k in i + 1..n {
+            let Some(&w) = self.words.get(k) else {
+                break;
+            };
+            match word::kind(w) {
+                word::STR => self.words.get_mut(k).into_iter().for_each(shift),
+                word::LIST => {
+                    let r = word::inline_range(w);
+                    let elements =
+                        (n + r.start as usize).min(n + m)..(n + r.end as usize).min(n + m);
+                    self.words
+                        .get_mut(elements)
+                        .into_iter()
+                        .flatten()
+                        .for_each(shift);
+                }
+                _ => {}
+            }
+        }
+        let names = self.names_at as usize;
+        for (k, w) in self
+            .words
+            .iter_mut()
+            .skip(names)
+            .take(n.div_ceil(2))
+            .enumerate()
+        {
+            let lo = moved(*w as u32);
+            // An odd count leaves the last word's high half unused (0).
+            let hi = if 2 * k + 1 < n {
+                moved((*w >> 32) as u32)
+            } else {
+                0
+            };
+            *w = u64::from(lo) | u64::from(hi) << 32;
+        }
+        self.names_text_at = moved(self.names_text_at);
+        self.key = match (self.key, key_at) {
+            (Some(_), Some(at)) if at == i => Some(word::inline_range(replaced)),
+            (Some(key), Some(at)) if at > i => Some(Span32 {
+                start: moved(key.start),
+                end: moved(key.end),
+            }),
+            (key, _) => key,
+        };
+        true
     }
 
     /// Packs a draft: the symbol map, the text and the words, each
@@ -563,30 +670,31 @@ impl Context {
     fn wide_range(&self, k: u32) -> Span32 {
         self.words
             .get(self.wide_at as usize + k as usize)
-            .filter(|_| (k as usize) < (self.index_at - self.wide_at) as usize)
+            .filter(|_| k < self.index_at.saturating_sub(self.wide_at))
             .map_or(Span32 { start: 0, end: 0 }, |&w| Span32::from_word(w))
     }
 
-    /// The range of the text a string's word holds (`None` for any other
-    /// value).
+    /// The range a word of kind `inline` (its range in the word) or `wide`
+    /// (in the side table) holds; `None` for any other word.
     #[inline(always)]
-    fn str_range(&self, w: u64) -> Option<Span32> {
+    fn range_of(&self, w: u64, inline: u64, wide: u64) -> Option<Span32> {
         match word::kind(w) {
-            word::STR => Some(word::inline_range(w)),
-            word::WIDE_STR => Some(self.wide_range(w as u32)),
+            k if k == inline => Some(word::inline_range(w)),
+            k if k == wide => Some(self.wide_range(w as u32)),
             _ => None,
         }
     }
 
-    /// The range of the elements a list's word holds (`None` for any other
-    /// value).
+    /// The range of the text a string's word holds.
+    #[inline(always)]
+    fn str_range(&self, w: u64) -> Option<Span32> {
+        self.range_of(w, word::STR, word::WIDE_STR)
+    }
+
+    /// The range of the elements a list's word holds.
     #[inline(always)]
     fn list_range(&self, w: u64) -> Option<Span32> {
-        match word::kind(w) {
-            word::LIST => Some(word::inline_range(w)),
-            word::WIDE_LIST => Some(self.wide_range(w as u32)),
-            _ => None,
-        }
+        self.range_of(w, word::LIST, word::WIDE_LIST)
     }
 
     /// The `i`-th attribute's value (`Other` past the end).
@@ -684,8 +792,13 @@ impl Context {
     #[inline]
     pub(crate) fn warm(&self) {
         let mut acc = 0u64;
-        let hot = self.words.get(..self.names_at as usize).unwrap_or(&[]);
+        let mut i = 0;
+        while let Some(&d) = self.direct.get(i) {
+            acc ^= u64::from(d);
+            i += 64;
+        }
         // The values and elements: a word each.
+        let hot = self.words.get(..self.names_at as usize).unwrap_or(&[]);
         let mut i = 0;
         while let Some(&w) = hot.get(i) {
             acc ^= w;
@@ -1042,6 +1155,51 @@ mod tests {
         assert_eq!(c.get("org"), Some(Attr::Bool(false)));
         assert_eq!(c.set_number("key", 1.0), Err(ContextError::KeyNotString));
         assert_eq!(c.key(), Some("k"));
+    }
+
+    #[test]
+    fn a_string_over_a_string_is_replaced_in_place_as_a_repack_would_lay_it_out() {
+        // Empty strings and lists on both sides of each attribute edited, the
+        // key among them: after every edit the context equals one made
+        // from scratch (the layout is canonical, so equal means laid out
+        // the same).
+        let mut expected = json!({
+            "key": "user-1", "a": "", "bb": ["x", "", "yy"], "cc": "mid", "dd": "",
+            "ee": ["z"], "ff": "last", "n": 5,
+        });
+        let mut c = Context::from_json(&expected).expect("valid");
+        let edits = [
+            ("cc", "a much longer value"),
+            ("a", "A"),
+            ("dd", ""),
+            ("ff", ""),
+            ("key", "k"),
+            ("cc", ""),
+            ("a", ""),
+            ("dd", "now set"),
+            ("key", "user-22"),
+        ];
+        for (name, value) in edits {
+            c.set_string(name, value).expect("set");
+            expected[name] = json!(value);
+            let fresh = Context::from_json(&expected).expect("valid");
+            assert_eq!(c, fresh, "after {name} = {value:?}");
+            assert_eq!(c.key(), fresh.key());
+        }
+        let Some(Attr::List(bb)) = c.get("bb") else {
+            panic!("an array")
+        };
+        assert_eq!(
+            bb.iter().collect::<Vec<_>>(),
+            vec![Element::Str("x"), Element::Str(""), Element::Str("yy")]
+        );
+        // Over something else than a string: repacked, and still right.
+        c.set_string("n", "five").expect("set");
+        c.set_string("ee", "flat").expect("set");
+        assert_eq!(
+            (c.get("n"), c.get("ee")),
+            (Some(Attr::Str("five")), Some(Attr::Str("flat")))
+        );
     }
 
     #[test]

@@ -67,7 +67,16 @@ pub(super) enum NewValue<'a, I, J> {
     Nums(J),
 }
 
-impl<I, J> NewValue<'_, I, J> {
+impl<'a, I, J> NewValue<'a, I, J> {
+    /// The value when it is a string.
+    pub(super) fn string(&self) -> Option<&'a str> {
+        match self {
+            NewValue::Str(s) => Some(s),
+            NewValue::Json(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The value when it holds no text and no elements (a number, a
     /// boolean, an object): what can replace such a value in place.
     pub(super) fn scalar(&self) -> Option<Slot> {
