@@ -415,12 +415,23 @@ impl Context {
         else {
             return false;
         };
-        if live as u64 > word::FIELD || !self.text.is_char_boundary(old.start as usize) {
+        if live as u64 > word::FIELD {
             return false;
         }
         let key_at = self.position_by_name(b"key");
-        let mut text = std::mem::take(&mut self.text).into_string();
-        text.replace_range(old.range(), new);
+        // One allocation of the new length (a replace in place would grow
+        // the buffer, then shrink it again to box it).
+        let (before, after) = match (
+            self.text.get(..old.start as usize),
+            self.text.get(old.end as usize..),
+        ) {
+            (Some(before), Some(after)) => (before, after),
+            _ => return false,
+        };
+        let mut text = String::with_capacity(before.len() + new.len() + after.len());
+        text.push_str(before);
+        text.push_str(new);
+        text.push_str(after);
         self.text = text.into_boxed_str();
         // What lies after it in the text moves: the strings of later
         // attributes and of every element, then the names (ties between
