@@ -436,7 +436,9 @@ impl Context {
         // What lies after it in the text moves: the strings of later
         // attributes and of every element, then the names (ties between
         // empty strings are decided by position, as `freeze` lays them out).
-        let moved = |at: u32| at - old.range().len() as u32 + new.len() as u32;
+        // (Everything moved lies at or past `old.end`; saturating keeps a
+        // broken invariant from being a panic.)
+        let moved = |at: u32| at.saturating_sub(old.end - old.start) + new.len() as u32;
         let (n, m) = (self.len as usize, self.elements as usize);
         let shift = |w: &mut u64| {
             if word::kind(*w) == word::STR {
