@@ -111,6 +111,15 @@ fn words_for(n: usize, per_word: usize) -> usize {
     n.div_ceil(per_word)
 }
 
+/// Sets entry `i` of a section of `u32`s packed two to a word from word
+/// `at` (what [`Context::half`] reads).
+fn set_half(words: &mut [u64], at: usize, i: usize, value: u32) {
+    if let Some(w) = words.get_mut(at + i / 2) {
+        let shift = i % 2 * 32;
+        *w = *w & !(u64::from(u32::MAX) << shift) | u64::from(value) << shift;
+    }
+}
+
 /// A validated context (see the module documentation for its layout).
 #[derive(Clone, PartialEq, Default)]
 pub struct Context {
@@ -472,22 +481,10 @@ impl Context {
                 _ => {}
             }
         }
-        let names = self.names_at as usize;
-        for (k, w) in self
-            .words
-            .iter_mut()
-            .skip(names)
-            .take(n.div_ceil(2))
-            .enumerate()
-        {
-            let lo = moved(*w as u32);
-            // An odd count leaves the last word's high half unused (0).
-            let hi = if 2 * k + 1 < n {
-                moved((*w >> 32) as u32)
-            } else {
-                0
-            };
-            *w = u64::from(lo) | u64::from(hi) << 32;
+        for k in 0..n {
+            if let Some(start) = self.half(self.names_at, k) {
+                set_half(&mut self.words, self.names_at as usize, k, moved(start));
+            }
         }
         self.names_text_at = moved(self.names_text_at);
         self.key = match (self.key, key_at) {
@@ -539,8 +536,8 @@ impl Context {
         let wide_at = symbols_at + words_for(n, 2);
         let index_at = wide_at + wide_count;
         let mut words = vec![0u64; index_at + map.index.len()];
-        // The text in reading order: attributes' strings, then each array's
-        // element strings (arrays in position order), then the names.
+        // The text in reading order: each attribute's string, or its
+        // array's element strings, in position order; then the names.
         let mut text = String::with_capacity(draft.text.len());
         let from = &draft.text;
         let move_text = |text: &mut String, s: Span32| -> Result<Span32, ContextError> {
@@ -611,13 +608,8 @@ impl Context {
         let names_text_at = fits(text.len())?;
         for (i, e) in draft.entries.iter().enumerate() {
             let start = move_text(&mut text, e.name)?.start;
-            if let Some(w) = words.get_mut(names_at + i / 2) {
-                *w |= u64::from(start) << (i % 2 * 32);
-            }
-        }
-        let symbol_words = words.get_mut(symbols_at..).unwrap_or(&mut []);
-        for (pair, w) in draft.symbols.chunks(2).zip(symbol_words) {
-            *w = u64::from(pair[0]) | pair.get(1).map_or(0, |&s| u64::from(s) << 32);
+            set_half(&mut words, names_at, i, start);
+            set_half(&mut words, symbols_at, i, e.symbol);
         }
         if let Some(index) = words.get_mut(index_at..) {
             index.copy_from_slice(&map.index);
