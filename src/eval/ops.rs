@@ -221,8 +221,9 @@ pub(crate) struct Op {
     /// The attribute it reads (unused by segments and prerequisites).
     pub(crate) attr: u32,
     /// The process-wide symbol of that attribute's name
-    /// (`crate::context::symbols`), or `NO_SYMBOL`: the context is probed
-    /// with it directly.
+    /// (`crate::context::symbols`), or `NO_SYMBOL` (a name the table had no
+    /// room for, and always for segments and prerequisites): the context is
+    /// probed with it directly.
     pub(crate) symbol: u32,
     /// `!=` / `not in`.
     pub(crate) negate: bool,
@@ -352,9 +353,13 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     };
     for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out);
-        op.symbol = attr_keys
-            .get(op.attr as usize)
-            .map_or(NO_SYMBOL, |k| k.symbol);
+        // Segments and prerequisites read no attribute, so have no symbol.
+        op.symbol = match op.test {
+            Test::Segment(_) | Test::Prereq { .. } => NO_SYMBOL,
+            _ => attr_keys
+                .get(op.attr as usize)
+                .map_or(NO_SYMBOL, |k| k.symbol),
+        };
         out.ops.push(op);
     }
     for flag in rules.flag_rows() {
