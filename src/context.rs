@@ -151,6 +151,9 @@ pub struct Context {
     names_text_at: u32,
     /// The key's range of the text.
     key: Option<Span32>,
+    /// The [`crate::eval::presence_bit`]s of the attributes' symbols: a
+    /// rule that needs a bit this lacks cannot hold.
+    presence: u64,
 }
 
 /// Why a JSON value is not a context.
@@ -626,6 +629,10 @@ impl Context {
             index_at: fits(index_at)?,
             names_text_at,
             key,
+            presence: draft
+                .entries
+                .iter()
+                .fold(0, |bits, e| bits | crate::eval::presence_bit(e.symbol)),
         })
     }
 
@@ -826,6 +833,12 @@ impl Context {
             symbol_map::FAR => self.position_in_index(symbol),
             d => usize::from(d).checked_sub(1),
         }
+    }
+
+    /// The presence bits of the attributes' symbols (`eval::needs`).
+    #[inline(always)]
+    pub(crate) fn presence(&self) -> u64 {
+        self.presence
     }
 
     /// What the symbol map's direct bytes say of `symbol` (see

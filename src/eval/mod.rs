@@ -19,7 +19,10 @@ use crate::compile::tables::*;
 use ops::{Op, Targets, Test};
 
 mod chain;
+mod needs;
 pub(crate) mod ops;
+
+pub(crate) use needs::presence_bit;
 
 use crate::context::symbol_map::FAR;
 use crate::context::symbols::NO_SYMBOL;
@@ -384,7 +387,14 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let flag_rules = rules.rules(flag.rules);
         let code = Code::of(rules);
         let lowered = &rules.derived().lowered;
-        if let Some(entries) = lowered.chains.of(id, flag_rules.len()) {
+        let present = self.context.presence();
+        let chain = match lowered.flag_needs(id) & !present {
+            0 => lowered.chains.of(id, flag_rules.len()),
+            // Some rule needs an attribute the context lacks: rule by rule,
+            // skipping those.
+            _ => None,
+        };
+        if let Some(entries) = chain {
             // One op loop for all the rules; it stops at the rule that
             // matches, and goes on after it only when that rule's split
             // cannot bucket the context.
@@ -402,8 +412,9 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 next = index + 1;
             }
         } else {
-            for (index, rule) in flag_rules.iter().enumerate() {
-                if !self.run(code, rule.entry, depth) {
+            let needs = lowered.rule_needs(flag.rules);
+            for (index, (rule, &need)) in flag_rules.iter().zip(needs).enumerate() {
+                if need & !present != 0 || !self.run(code, rule.entry, depth) {
                     continue;
                 }
                 if let Some(decision) = self.serve(rule, index) {

@@ -276,6 +276,11 @@ pub(crate) struct Lowered {
     pub(crate) finders: Vec<memchr::memmem::Finder<'static>>,
     /// Each flag's rules as one program, in `ops` after the code's own ops.
     pub(crate) chains: super::chain::Chains,
+    /// What each rule needs of a context to hold (`super::needs`),
+    /// parallel to the ruleset's rules.
+    pub(crate) rule_needs: Vec<super::needs::Presence>,
+    /// The union of each flag's rules' needs, parallel to its flags.
+    pub(crate) flag_needs: Vec<super::needs::Presence>,
     /// Each split's salt as a needle into the string blob, parallel to the
     /// ruleset's splits (so a split slices its salt once, unchecked by the
     /// string table's offsets).
@@ -326,6 +331,24 @@ impl Lowered {
         *trusted(self.targets.get(flag as usize))
     }
 
+    /// What the rules in `range` need (see `super::needs`).
+    #[inline(always)]
+    pub(crate) fn rule_needs(&self, range: Range32) -> &[super::needs::Presence] {
+        vouched_range!(
+            range,
+            self.rule_needs.len(),
+            "flag rule ranges are in range"
+        );
+        trusted(self.rule_needs.get(range.range()))
+    }
+
+    /// The union of what flag `flag`'s rules need.
+    #[inline(always)]
+    pub(crate) fn flag_needs(&self, flag: u32) -> super::needs::Presence {
+        vouched!(flag, self.flag_needs.len(), "flag ids are in range");
+        *trusted(self.flag_needs.get(flag as usize))
+    }
+
     /// The keys of a short target list.
     #[inline]
     pub(crate) fn target_keys(&self, range: Range32) -> &[(Needle, u32)] {
@@ -349,6 +372,8 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         target_keys: Vec::new(),
         finders: Vec::new(),
         chains: super::chain::Chains::default(),
+        rule_needs: Vec::new(),
+        flag_needs: Vec::new(),
         salts: Vec::new(),
     };
     for instr in rules.code() {
@@ -387,6 +412,7 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
         };
         out.targets.push(targets);
     }
+    (out.rule_needs, out.flag_needs) = super::needs::build(rules, &out.ops);
     out.chains = super::chain::build(rules, &mut out.ops);
     out.salts = rules
         .tables()
