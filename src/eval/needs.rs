@@ -164,4 +164,32 @@ mod tests {
         assert_ne!(x_only.presence() & bit("sk_x"), 0);
         assert_eq!(y_only.presence() & bit("sk_x"), 0);
     }
+
+    #[test]
+    fn flags_of_more_than_64_rules_skip_rule_by_rule() {
+        // 70 rules on an attribute the context lacks, one on one it has,
+        // at each side of the 64-rule mask.
+        for at in [3, 66] {
+            let mut text = String::from("flag f {\n variations { a: 1, b: 2 }\n default a\n");
+            for i in 0..70 {
+                if i == at {
+                    text.push_str(" rule \"hit\" if ml_have == \"1\" => b\n");
+                }
+                text.push_str(&format!(" rule if ml_lack == \"{i}\" => a\n"));
+            }
+            text.push('}');
+            let ruleset = compile_text(&text);
+            let mut context = Context::with_key("k");
+            context.set("ml_have", serde_json::json!("1")).unwrap();
+            let detail = ruleset.evaluate("f", &context);
+            assert_eq!(detail.variation, Some("b"), "the rule at {at}");
+            assert_eq!(
+                detail.matched,
+                Some(crate::detail::Matched::Rule {
+                    index: at,
+                    name: Some("hit")
+                })
+            );
+        }
+    }
 }
