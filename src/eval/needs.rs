@@ -46,22 +46,25 @@ fn proves(op: &Op) -> Presence {
     }
 }
 
-/// For each op of `ops`, what every way from it to `JUMP_TRUE` needs.
+/// What every way to `JUMP_TRUE` from jump target `target` needs, given
+/// `needs` per op. An op not yet computed, or a target that is neither an
+/// op nor an end (validation rules both out), holds 0 or is taken as 0:
+/// needing nothing is always safe.
+fn at(needs: &[Presence], target: u32) -> Presence {
+    match target {
+        JUMP_TRUE => 0,
+        JUMP_FALSE => Presence::MAX,
+        t => needs.get(t as usize).copied().unwrap_or(0),
+    }
+}
+
+/// For each op of `ops`, what every way from it to `JUMP_TRUE` needs
+/// (from the last op: jumps go strictly forward, so an op's targets are
+/// computed before it).
 fn per_op(ops: &[Op]) -> Vec<Presence> {
     let mut needs = vec![0; ops.len()];
-    for i in (0..ops.len()).rev() {
-        let op = &ops[i];
-        let at = |target: u32| -> Presence {
-            match target {
-                JUMP_TRUE => 0,
-                JUMP_FALSE => Presence::MAX,
-                // Strictly forward (validated): already computed. Anything
-                // else is not expected; needing nothing is always safe.
-                t if (t as usize) > i => needs.get(t as usize).copied().unwrap_or(0),
-                _ => 0,
-            }
-        };
-        needs[i] = (at(op.on_true) | proves(op)) & at(op.on_false);
+    for (i, op) in ops.iter().enumerate().rev() {
+        needs[i] = (at(&needs, op.on_true) | proves(op)) & at(&needs, op.on_false);
     }
     needs
 }
@@ -71,16 +74,11 @@ fn per_op(ops: &[Op]) -> Vec<Presence> {
 /// union the context has can hold any rule, and runs its chain.
 pub(crate) fn build(rules: &Ruleset, ops: &[Op]) -> (Vec<Presence>, Vec<Presence>) {
     let needs = per_op(ops);
-    let of_entry = |entry: u32| match entry {
-        JUMP_TRUE => 0,
-        JUMP_FALSE => Presence::MAX,
-        e => needs.get(e as usize).copied().unwrap_or(0),
-    };
     let by_rule: Vec<Presence> = rules
         .tables()
         .rules
         .iter()
-        .map(|rule| of_entry(rule.entry))
+        .map(|rule| at(&needs, rule.entry))
         .collect();
     let by_flag = rules
         .flag_rows()

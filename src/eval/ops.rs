@@ -378,13 +378,9 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     };
     for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out);
-        // Segments and prerequisites read no attribute, so have no symbol.
-        op.symbol = match op.test {
-            Test::Segment(_) | Test::Prereq { .. } => NO_SYMBOL,
-            _ => attr_keys
-                .get(op.attr as usize)
-                .map_or(NO_SYMBOL, |k| k.symbol),
-        };
+        op.symbol = attr_keys
+            .get(op.attr as usize)
+            .map_or(NO_SYMBOL, |k| k.symbol);
         out.ops.push(op);
     }
     for flag in rules.flag_rows() {
