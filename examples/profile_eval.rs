@@ -9,7 +9,9 @@
 //! Arguments: the workload (`alone`, `project`, `five`, `all`, `typical`,
 //! `prepared` = the typical flag on contexts bound once,
 //! `many` = all 500 flags of benchmark (c), or `part:NAME` = one piece of
-//! the peer flag alone in a flag of its own, see [`PARTS`]; `load` =
+//! the peer flag alone in a flag of its own, see [`PARTS`]; `alone6` = the
+//! flag alone on the project's 16-attribute contexts, `project0` = the
+//! project on the flag's 10-attribute contexts; `load` =
 //! loading benchmark (e)'s snapshot, `evals` times), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
@@ -56,7 +58,7 @@ fn main() {
     }
     let ruleset = match workload {
         _ if part.is_some() => data::compile("part.flags", part.clone().unwrap_or_default()),
-        "alone" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
+        "alone" | "alone6" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
         // Benchmarks (a) and (c) of docs/benchmarks.md.
         "typical" | "prepared" => data::compile("typical.flags", data::TYPICAL.to_string()),
         "many" => data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6)),
@@ -65,7 +67,7 @@ fn main() {
     let contexts = match workload {
         "typical" | "many" | "prepared" => data::contexts(contexts, 1),
         _ if part.is_some() => data::peer_contexts(contexts, 0, 60),
-        "alone" => data::peer_contexts(contexts, 0, 60),
+        "alone" | "project0" => data::peer_contexts(contexts, 0, 60),
         _ => data::peer_contexts(contexts, 6, 60),
     };
     let flag = ruleset

@@ -9,14 +9,16 @@
 //! (`context::symbols`): one load from a small direct map of bytes for the
 //! low symbols, a probe of a small index of integers for the rest.
 //!
-//! A context is packed into three allocations made one after the other:
-//! the symbol map's direct bytes; the text (the string values first, then
-//! the names); and one array of words that holds a word per attribute value
-//! and per array element (`context::word`: numbers as their bits, every
-//! other value NaN-boxed with its range inline), then what only lookups by
-//! name and edits read (the names' starts, their symbols, the side table
-//! of a context too large for inline ranges, the index of far symbols). A
-//! check of a context that is not in cache waits for a handful of adjacent
+//! A context is its values and its shape. The shape (`context::shape`)
+//! is what follows from the attribute names alone: the names, their
+//! symbols, the symbol map and the presence bits; contexts with the same
+//! names share one, kept once per process, so the map a check reads stays
+//! in cache. The values are packed into two allocations made one after the
+//! other: the text of the string values, and one array of words that holds
+//! a word per attribute value and per array element (`context::word`:
+//! numbers as their bits, every other value NaN-boxed with its range
+//! inline), then the side table of a context too large for inline ranges.
+//! A check of a context that is not in cache waits for a few adjacent
 //! lines, which the processor fetches together, and contexts built one
 //! after another lie one after another (the thread's spare draft leaves no
 //! holes between them). The layout is canonical: two contexts with the
@@ -32,11 +34,13 @@
 use std::fmt;
 
 mod draft;
+pub(crate) mod shape;
 pub(crate) mod symbol_map;
 pub(crate) mod symbols;
 mod word;
 
 use draft::{span, Draft, NewValue, Single, Slot, Span32};
+use shape::{Shape, ShapeRef};
 
 /// An attribute value, as the operators see it (a view into a [`Context`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,54 +110,24 @@ impl fmt::Debug for Elements<'_> {
     }
 }
 
-/// Words that `n` packed items of `per_word` each take.
-fn words_for(n: usize, per_word: usize) -> usize {
-    n.div_ceil(per_word)
-}
-
-/// Sets entry `i` of a section of `u32`s packed two to a word from word
-/// `at` (what [`Context::half`] reads).
-fn set_half(words: &mut [u64], at: usize, i: usize, value: u32) {
-    if let Some(w) = words.get_mut(at + i / 2) {
-        let shift = i % 2 * 32;
-        *w = *w & !(u64::from(u32::MAX) << shift) | u64::from(value) << shift;
-    }
-}
-
 /// A validated context (see the module documentation for its layout).
 #[derive(Clone, PartialEq, Default)]
 pub struct Context {
+    /// The attributes' names and what follows from them alone.
+    shape: ShapeRef,
     /// The string values (each attribute's, or its array's elements', in
-    /// position order), then the names, back to back, nothing else.
+    /// position order), back to back, nothing else.
     text: Box<str>,
-    /// The symbol map's direct bytes (see [`symbol_map::direct_entry`]).
-    direct: Box<[u8]>,
     /// The attributes' values from word 0, one word each
-    /// ([`word`]), then the array elements the same way, then the sections
-    /// whose starts follow.
+    /// ([`word`]), then the array elements the same way, then (a wide
+    /// context's; see [`word`]) the side table of ranges, to the end.
     words: Box<[u64]>,
-    /// Number of attributes.
+    /// Number of attributes (the shape's).
     len: u32,
     /// Number of array elements, of all arrays.
     elements: u32,
-    /// Word where the names' starts in the text start, two to a word (a
-    /// name ends where the next begins, the last at the end of the text).
-    names_at: u32,
-    /// Word where the names' symbols start, two to a word.
-    symbols_at: u32,
-    /// Word where the side table of ranges starts (a wide context's; see
-    /// [`word`]).
-    wide_at: u32,
-    /// Word where the index of far symbols starts (to the end).
-    index_at: u32,
-    /// Byte of the text where the names start (what a check reads of the
-    /// text ends there).
-    names_text_at: u32,
     /// The key's range of the text.
     key: Option<Span32>,
-    /// The [`crate::eval::presence_bit`]s of the attributes' symbols: a
-    /// rule that needs a bit this lacks cannot hold.
-    presence: u64,
 }
 
 /// Why a JSON value is not a context.
@@ -446,8 +420,8 @@ impl Context {
         text.push_str(after);
         self.text = text.into_boxed_str();
         // What lies after it in the text moves: the strings of later
-        // attributes and of every element, then the names (ties between
-        // empty strings are decided by position, as `freeze` lays them out).
+        // attributes and of their elements (ties between empty strings are
+        // decided by position, as `freeze` lays them out).
         // (Everything moved lies at or past `old.end`; saturating keeps a
         // broken invariant from being a panic.)
         let moved = |at: u32| at.saturating_sub(old.end - old.start) + new.len() as u32;
@@ -484,12 +458,6 @@ impl Context {
                 _ => {}
             }
         }
-        for k in 0..n {
-            if let Some(start) = self.half(self.names_at, k) {
-                set_half(&mut self.words, self.names_at as usize, k, moved(start));
-            }
-        }
-        self.names_text_at = moved(self.names_text_at);
         self.key = match (self.key, key_at) {
             (Some(_), Some(at)) if at == i => Some(word::inline_range(replaced)),
             (Some(key), Some(at)) if at > i => Some(Span32 {
@@ -501,11 +469,12 @@ impl Context {
         true
     }
 
-    /// Packs a draft: the symbol map, the text and the words, each
-    /// allocated once at its final size, one after the other, and nothing
-    /// else allocated (the draft's `symbols` is its scratch): contexts
-    /// built one after another lie one after another in memory, which is
-    /// what the processor's prefetchers need when a pass reads many.
+    /// Packs a draft: the shape (the process's, when it has these names
+    /// already), then the text and the words, each allocated once at its
+    /// final size, one after the other, and nothing else allocated (the
+    /// draft's `symbols` is its scratch): contexts built one after another
+    /// lie one after another in memory, which is what the processor's
+    /// prefetchers need when a pass reads many.
     fn freeze(draft: &mut Draft) -> Result<Context, ContextError> {
         let fits = |x: usize| u32::try_from(x).map_err(|_| ContextError::TooLarge);
         let n = draft.entries.len();
@@ -521,12 +490,19 @@ impl Context {
             .sum();
         draft.symbols.clear();
         draft.symbols.extend(draft.entries.iter().map(|e| e.symbol));
-        let map = symbol_map::build(&draft.symbols);
-        let direct = map.direct.into_boxed_slice();
+        let from = &draft.text;
+        let shape = shape::of(
+            &draft.symbols,
+            draft.entries.iter().map(|e| span(from, e.name)),
+        )
+        .ok_or(ContextError::TooLarge)?;
+        // The draft's text is live names and strings, nothing else.
+        let names_len: usize = draft.entries.iter().map(|e| e.name.range().len()).sum();
+        let values_len = from.len().saturating_sub(names_len);
         // The attributes' values from word 0, then the elements, a word
         // each; a context too large for inline ranges keeps them all in a
         // side table.
-        let wide_mode = draft.text.len() as u64 > word::FIELD || m as u64 > word::FIELD;
+        let wide_mode = values_len as u64 > word::FIELD || m as u64 > word::FIELD;
         let wide_count = if wide_mode {
             let ranged = |s: &Slot| matches!(s, Slot::Str(_) | Slot::List(_));
             let values = draft.entries.iter().filter(|e| ranged(&e.value)).count();
@@ -534,15 +510,11 @@ impl Context {
         } else {
             0
         };
-        let names_at = n + m;
-        let symbols_at = names_at + words_for(n, 2);
-        let wide_at = symbols_at + words_for(n, 2);
-        let index_at = wide_at + wide_count;
-        let mut words = vec![0u64; index_at + map.index.len()];
+        let wide_at = n + m;
+        let mut words = vec![0u64; wide_at + wide_count];
         // The text in reading order: each attribute's string, or its
-        // array's element strings, in position order; then the names.
-        let mut text = String::with_capacity(draft.text.len());
-        let from = &draft.text;
+        // array's element strings, in position order.
+        let mut text = String::with_capacity(values_len);
         let move_text = |text: &mut String, s: Span32| -> Result<Span32, ContextError> {
             let start = fits(text.len())?;
             text.push_str(span(from, s));
@@ -608,31 +580,13 @@ impl Context {
             }
             put(&mut words, i, value);
         }
-        let names_text_at = fits(text.len())?;
-        for (i, e) in draft.entries.iter().enumerate() {
-            let start = move_text(&mut text, e.name)?.start;
-            set_half(&mut words, names_at, i, start);
-            set_half(&mut words, symbols_at, i, e.symbol);
-        }
-        if let Some(index) = words.get_mut(index_at..) {
-            index.copy_from_slice(&map.index);
-        }
         Ok(Context {
-            direct,
+            shape,
             text: text.into_boxed_str(),
             words: words.into_boxed_slice(),
             len: fits(n)?,
             elements: fits(m)?,
-            names_at: fits(names_at)?,
-            symbols_at: fits(symbols_at)?,
-            wide_at: fits(wide_at)?,
-            index_at: fits(index_at)?,
-            names_text_at,
             key,
-            presence: draft
-                .entries
-                .iter()
-                .fold(0, |bits, e| bits | crate::eval::presence_bit(e.symbol)),
         })
     }
 
@@ -640,11 +594,19 @@ impl Context {
     fn thaw(&self, draft: &mut Draft) {
         draft.clear();
         draft.text.push_str(&self.text);
-        draft.entries.extend((0..self.len()).map(|i| draft::Entry {
-            name: self.name_span(i),
-            symbol: self.symbol(i),
-            value: self.slot(i),
-        }));
+        // The names after the values, so the values' ranges hold as they are.
+        for i in 0..self.len() {
+            let start = draft.text.len() as u32;
+            draft.text.push_str(self.shape.name(i));
+            draft.entries.push(draft::Entry {
+                name: Span32 {
+                    start,
+                    end: draft.text.len() as u32,
+                },
+                symbol: self.shape.symbol(i),
+                value: self.slot(i),
+            });
+        }
         draft
             .elements
             .extend((0..self.elements as usize).map(|j| self.element(j)));
@@ -681,8 +643,7 @@ impl Context {
     #[cold]
     fn wide_range(&self, k: u32) -> Span32 {
         self.words
-            .get(self.wide_at as usize + k as usize)
-            .filter(|_| k < self.index_at.saturating_sub(self.wide_at))
+            .get(self.len as usize + self.elements as usize + k as usize)
             .map_or(Span32 { start: 0, end: 0 }, |&w| Span32::from_word(w))
     }
 
@@ -726,35 +687,6 @@ impl Context {
             .map_or(Slot::Other, |&w| self.decode(w))
     }
 
-    /// Entry `i` of a section of `u32`s packed two to a word from `at`.
-    #[inline]
-    fn half(&self, at: u32, i: usize) -> Option<u32> {
-        self.words
-            .get(at as usize + i / 2)
-            .map(|&w| (w >> (i % 2 * 32)) as u32)
-    }
-
-    /// The span of the `i`-th attribute's name.
-    #[inline]
-    fn name_span(&self, i: usize) -> Span32 {
-        let n = self.len as usize;
-        let start = (i < n).then(|| self.half(self.names_at, i)).flatten();
-        let end = if i + 1 < n {
-            self.half(self.names_at, i + 1)
-        } else {
-            u32::try_from(self.text.len()).ok()
-        };
-        match (start, end) {
-            (Some(start), Some(end)) if start <= end => Span32 { start, end },
-            _ => Span32 { start: 0, end: 0 },
-        }
-    }
-
-    /// The symbol of the `i`-th attribute's name.
-    fn symbol(&self, i: usize) -> u32 {
-        self.half(self.symbols_at, i).unwrap_or(symbols::NO_SYMBOL)
-    }
-
     /// The context key, if any.
     pub fn key(&self) -> Option<&str> {
         self.key.map(|s| span(&self.text, s))
@@ -785,45 +717,43 @@ impl Context {
     /// Bytes held for names and string values (live data only: replacing an
     /// attribute does not grow it).
     pub fn text_len(&self) -> usize {
-        self.text.len()
+        self.text.len() + self.shape.names_len()
     }
 
     /// The name of the `i`-th attribute (empty past the end). Attributes are
     /// kept shorter names first, then bytewise; `0..len()` visits them all.
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
-        span(&self.text, self.name_span(i))
+        self.shape.name(i)
     }
 
     /// Starts loading what a check reads of the context into the cache,
     /// every line at once, so the evaluation that follows does not wait for
-    /// the map, then the values, then the text one after the other. Plain
-    /// loads, no `unsafe`: each is independent, so the processor issues
-    /// them all together. The names, symbols and far index are not read by
-    /// a check that finds its attributes in the direct map, and are left.
+    /// the values, then the text one after the other. Plain loads, no
+    /// `unsafe`: each is independent, so the processor issues them all
+    /// together. (The shape is shared: most checks find it in cache.)
     #[inline]
     pub(crate) fn warm(&self) {
         let mut acc = 0u64;
-        let mut i = 0;
-        while let Some(&d) = self.direct.get(i) {
-            acc ^= u64::from(d);
-            i += 64;
-        }
         // The values and elements: a word each.
-        let hot = self.words.get(..self.names_at as usize).unwrap_or(&[]);
         let mut i = 0;
-        while let Some(&w) = hot.get(i) {
+        while let Some(&w) = self.words.get(i) {
             acc ^= w;
             i += 8;
         }
         let text = self.text.as_bytes();
-        let hot = text.get(..self.names_text_at as usize).unwrap_or(&[]);
         let mut i = 0;
-        while let Some(&b) = hot.get(i) {
+        while let Some(&b) = text.get(i) {
             acc ^= u64::from(b);
             i += 64;
         }
         std::hint::black_box(acc);
+    }
+
+    /// The context's shape (its names and their symbol map).
+    #[inline(always)]
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The position of the attribute whose name has symbol `symbol`.
@@ -836,23 +766,22 @@ impl Context {
     }
 
     /// The presence bits of the attributes' symbols (`eval::needs`).
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn presence(&self) -> u64 {
-        self.presence
+        self.shape.presence()
     }
 
     /// What the symbol map's direct bytes say of `symbol` (see
-    /// [`symbol_map::direct_entry`]).
-    #[inline(always)]
+    /// [`Shape::direct_entry`]).
+    #[cfg(test)]
     pub(crate) fn direct_entry(&self, symbol: u32) -> u8 {
-        symbol_map::direct_entry(&self.direct, symbol)
+        self.shape.direct_entry(symbol)
     }
 
     /// The position of the attribute with symbol `symbol`, from the index
     /// of the symbols the direct map does not hold.
     pub(crate) fn position_in_index(&self, symbol: u32) -> Option<usize> {
-        let index = self.words.get(self.index_at as usize..).unwrap_or(&[]);
-        symbol_map::position_in_index(index, symbol)
+        self.shape.position_in_index(symbol)
     }
 
     /// The `i`-th attribute's value as bytes when it is a string.
@@ -925,7 +854,7 @@ impl Context {
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match name_order_bytes(self.name_at(mid).as_bytes(), name) {
+            match name_order_bytes(self.shape.name_bytes(mid), name) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(mid),
@@ -1052,14 +981,42 @@ mod tests {
         let c = Context::from_json(&value).expect("valid");
         // Names and strings ("gone" is null and skipped; the object's
         // inner string is not text of the context).
-        assert_eq!(json_sizes(object), (c.text.len(), c.elements as usize));
-        assert_eq!((c.text.len(), c.elements), (27 + 12, 6));
-        // The strings a check reads come first, then the names.
-        assert_eq!(&c.text[..c.names_text_at as usize], "user-1proabb");
-        // Words: 7 attributes' and 6 elements' values, then names' starts
-        // and symbols two to a word; no side table, no far symbols.
-        assert_eq!(c.words.len(), 7 + 6 + 4 + 4);
-        assert_eq!(c.index_at as usize, c.words.len(), "no far symbols");
+        assert_eq!(json_sizes(object), (c.text_len(), c.elements as usize));
+        assert_eq!((c.text_len(), c.elements), (27 + 12, 6));
+        // The context's text is the strings a check reads; the names are
+        // its shape's.
+        assert_eq!(&*c.text, "user-1proabb");
+        assert_eq!(c.shape.names_len(), 27);
+        // Words: 7 attributes' and 6 elements' values; no side table.
+        assert_eq!(c.words.len(), 7 + 6);
+    }
+
+    #[test]
+    fn contexts_with_the_same_names_share_their_shape() {
+        let a = Context::builder("a").string("plan", "pro").number("n", 1.0);
+        let b = Context::builder("b")
+            .number("n", 2.0)
+            .string("plan", "free");
+        let (a, b) = (a.build().expect("valid"), b.build().expect("valid"));
+        match (&a.shape, &b.shape) {
+            (ShapeRef::Shared(x), ShapeRef::Shared(y)) => assert!(std::ptr::eq(*x, *y)),
+            _ => panic!("a small shape is the process's"),
+        }
+        // Each keeps its own values; another name set has another shape.
+        assert_eq!(
+            (a.get("plan"), b.get("plan")),
+            (Some(Attr::Str("pro")), Some(Attr::Str("free")))
+        );
+        let c = Context::builder("c")
+            .string("plan", "pro")
+            .build()
+            .expect("valid");
+        assert!(c.shape != a.shape);
+        // Editing a context moves it to the shape of its new names.
+        let mut d = c.clone();
+        d.set_number("n", 1.0).expect("set");
+        assert!(d.shape == a.shape);
+        assert_eq!(d.get("n"), Some(Attr::Num(1.0)));
     }
 
     #[test]
@@ -1127,7 +1084,7 @@ mod tests {
             .build()
             .expect("valid");
         assert_eq!(
-            c.index_at - c.wide_at,
+            c.words.len() - (c.len + c.elements) as usize,
             6,
             "key, big, plan, the list tags and its two strings"
         );
@@ -1139,7 +1096,7 @@ mod tests {
         assert_eq!(c.get("n"), Some(Attr::Num(2.0)));
         // Back under the limit, the ranges are inline again.
         c.remove("big");
-        assert_eq!(c.index_at, c.wide_at);
+        assert_eq!(c.words.len(), (c.len + c.elements) as usize);
         assert_eq!(c.get("plan"), Some(Attr::Str("pro")));
         let at = c.position_by_name(b"plan").expect("plan");
         assert_eq!(c.str_bytes_at(at), Some(&b"pro"[..]));
@@ -1230,7 +1187,9 @@ mod tests {
         let c = b.build().expect("valid");
         assert_eq!(c.len(), 301);
         assert!(
-            (c.index_at as usize) < c.words.len(),
+            (0..300).any(
+                |i| c.direct_entry(symbols::intern(&format!("many_{i:03}"))) == symbol_map::FAR
+            ),
             "some symbols are far"
         );
         for i in 0..300 {

@@ -83,9 +83,10 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
 
 /// What the direct map says of `symbol`: the position + 1 of its
 /// attribute, 0 when there is none, [`FAR`] when the answer is in the
-/// index ([`NO_SYMBOL`] is far too: it is in neither).
-#[inline(always)]
-pub(crate) fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
+/// index ([`NO_SYMBOL`] is far too: it is in neither). (A context's shape
+/// keeps the direct map at its full length and answers this itself.)
+#[cfg(test)]
+fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
     match direct.get(symbol as usize) {
         Some(&d) => d,
         None if (symbol as usize) < DIRECT_SYMBOLS => 0,
