@@ -597,13 +597,13 @@ impl Context {
         // The names after the values, so the values' ranges hold as they are.
         for i in 0..self.len() {
             let start = draft.text.len() as u32;
-            draft.text.push_str(self.shape.name(i));
+            draft.text.push_str(self.shape.view().name(i));
             draft.entries.push(draft::Entry {
                 name: Span32 {
                     start,
                     end: draft.text.len() as u32,
                 },
-                symbol: self.shape.symbol(i),
+                symbol: self.shape.view().symbol(i),
                 value: self.slot(i),
             });
         }
@@ -717,14 +717,14 @@ impl Context {
     /// Bytes held for names and string values (live data only: replacing an
     /// attribute does not grow it).
     pub fn text_len(&self) -> usize {
-        self.text.len() + self.shape.names_len()
+        self.text.len() + self.shape.view().names_len()
     }
 
     /// The name of the `i`-th attribute (empty past the end). Attributes are
     /// kept shorter names first, then bytewise; `0..len()` visits them all.
     #[inline]
     pub fn name_at(&self, i: usize) -> &str {
-        self.shape.name(i)
+        self.shape.view().name(i)
     }
 
     /// Starts loading what a check reads of the context into the cache,
@@ -752,8 +752,8 @@ impl Context {
 
     /// The context's shape (its names and their symbol map).
     #[inline(always)]
-    pub(crate) fn shape(&self) -> &Shape {
-        &self.shape
+    pub(crate) fn shape(&self) -> Shape<'_> {
+        self.shape.view()
     }
 
     /// The position of the attribute whose name has symbol `symbol`.
@@ -768,20 +768,20 @@ impl Context {
     /// The presence bits of the attributes' symbols (`eval::needs`).
     #[cfg(test)]
     pub(crate) fn presence(&self) -> u64 {
-        self.shape.presence()
+        self.shape.view().presence()
     }
 
     /// What the symbol map's direct bytes say of `symbol` (see
-    /// [`Shape::direct_entry`]).
+    /// [`symbol_map::direct_entry`]).
     #[cfg(test)]
     pub(crate) fn direct_entry(&self, symbol: u32) -> u8 {
-        self.shape.direct_entry(symbol)
+        symbol_map::direct_entry(self.shape.view().direct(), symbol)
     }
 
     /// The position of the attribute with symbol `symbol`, from the index
     /// of the symbols the direct map does not hold.
     pub(crate) fn position_in_index(&self, symbol: u32) -> Option<usize> {
-        self.shape.position_in_index(symbol)
+        self.shape.view().position_in_index(symbol)
     }
 
     /// The `i`-th attribute's value as bytes when it is a string.
@@ -854,7 +854,7 @@ impl Context {
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match name_order_bytes(self.shape.name_bytes(mid), name) {
+            match name_order_bytes(self.shape.view().name_bytes(mid), name) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(mid),
@@ -986,7 +986,7 @@ mod tests {
         // The context's text is the strings a check reads; the names are
         // its shape's.
         assert_eq!(&*c.text, "user-1proabb");
-        assert_eq!(c.shape.names_len(), 27);
+        assert_eq!(c.shape.view().names_len(), 27);
         // Words: 7 attributes' and 6 elements' values; no side table.
         assert_eq!(c.words.len(), 7 + 6);
     }

@@ -19,7 +19,9 @@ use std::sync::{OnceLock, RwLock};
 
 use ahash::AHashMap;
 
-use super::symbol_map::{self, DIRECT_SYMBOLS, FAR};
+use super::symbol_map;
+#[cfg(test)]
+use super::symbol_map::{direct_entry, FAR};
 use super::symbols::NO_SYMBOL;
 
 /// Most shapes the process keeps (each at least the direct map's 256
@@ -33,96 +35,122 @@ pub(crate) const MAX_SHAPE_BYTES: usize = 64 << 20;
 /// Entries a thread's table of shapes holds before it starts again.
 const LOCAL_SHAPES: usize = 256;
 
-/// Attribute names in position order and what is derived from them, in
-/// one buffer (a shape a context owns costs one allocation besides this
-/// header, and the index only when some symbol is far).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Shape {
-    /// The [`crate::eval::presence_bit`]s of the names' symbols.
-    presence: u64,
-    /// Number of attributes.
-    len: u32,
-    /// Byte of `buf` where the names begin.
-    names_at: u32,
-    /// The direct map: entry `s` is the position + 1 of the attribute
-    /// whose name has symbol `s`, 0 when there is none, [`FAR`] when it is
-    /// in `index`; symbols past its end and below [`DIRECT_SYMBOLS`] have
-    /// none. (One bounds check is the whole lookup.)
-    direct: Box<[u8]>,
-    /// The names' starts, `len + 1` of them (the last is the end of the
-    /// last name), 4 bytes each, little-endian; then the names' symbols the
-    /// same way; then the names back to back.
-    buf: Box<[u8]>,
-    /// The open-addressing index of the symbols the direct map does not
-    /// hold (`symbol_map`); empty (no allocation) when there are none.
-    index: Box<[u64]>,
+/// Bytes of a shape's header: the presence bits (8), the number of
+/// attributes, of direct-map bytes and of index slots (4 each), 4 unused.
+const HEADER: usize = 24;
+
+/// The little-endian `u32` at byte `at` of `buf` (`None` past its end).
+#[inline]
+fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
+    let bytes = buf.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
-impl Shape {
-    /// The shape of attributes named `names` (in position order) whose
-    /// symbols are `symbols`. `None` when the names take more than 4 GiB.
-    fn new<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> Option<Shape> {
-        let map = symbol_map::build(symbols);
-        let n = symbols.len();
-        let names_at = 4 * (n + 1) + 4 * n;
-        let names_len: usize = names.clone().map(str::len).sum();
-        let mut buf = Vec::with_capacity(names_at + names_len);
-        let mut at = 0usize;
-        for name in names.clone() {
-            buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
-            at += name.len();
-        }
-        buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
-        for &symbol in symbols {
-            buf.extend_from_slice(&symbol.to_le_bytes());
-        }
-        for name in names {
-            buf.extend_from_slice(name.as_bytes());
-        }
-        Some(Shape {
-            presence: symbols
-                .iter()
-                .fold(0, |bits, &s| bits | crate::eval::presence_bit(s)),
-            len: u32::try_from(n).ok()?,
-            names_at: u32::try_from(names_at).ok()?,
-            direct: map.direct.into_boxed_slice(),
-            buf: buf.into_boxed_slice(),
-            index: map.index.into_boxed_slice(),
-        })
-    }
+/// The little-endian `u64` at byte `at` of `buf` (`None` past its end).
+#[inline]
+fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
+    let bytes = buf.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
 
-    /// Bytes this shape holds.
-    fn bytes(&self) -> usize {
-        std::mem::size_of::<Shape>() + self.direct.len() + self.buf.len() + 8 * self.index.len()
+/// The shape of attributes named `names` (in position order) whose
+/// symbols are `symbols`, as one buffer: the header, the direct map (entry
+/// `s` is the position + 1 of the attribute whose name has symbol `s`, 0
+/// when there is none, [`FAR`] when it is in the index; symbols past its
+/// end and below [`DIRECT_SYMBOLS`] have none), padding to 8, the
+/// open-addressing index of the symbols the direct map does not hold
+/// (`symbol_map`), the names' starts (`len + 1`, the last the end of the
+/// last name), their symbols, the names back to back. `None` when the
+/// names take more than 4 GiB.
+fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> Option<Box<[u8]>> {
+    let map = symbol_map::build(symbols);
+    let n = symbols.len();
+    let index_at = (HEADER + map.direct.len()).next_multiple_of(8);
+    let starts_at = index_at + 8 * map.index.len();
+    let names_at = starts_at + 4 * (n + 1) + 4 * n;
+    let names_len: usize = names.clone().map(str::len).sum();
+    let mut buf = Vec::with_capacity(names_at + names_len);
+    let presence = symbols
+        .iter()
+        .fold(0, |bits, &s| bits | crate::eval::presence_bit(s));
+    buf.extend_from_slice(&u64::to_le_bytes(presence));
+    for count in [n, map.direct.len(), map.index.len(), 0] {
+        buf.extend_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
+    }
+    buf.extend_from_slice(&map.direct);
+    buf.resize(index_at, 0);
+    for slot in &map.index {
+        buf.extend_from_slice(&slot.to_le_bytes());
+    }
+    let mut at = 0usize;
+    for name in names.clone() {
+        buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
+        at += name.len();
+    }
+    buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
+    for &symbol in symbols {
+        buf.extend_from_slice(&symbol.to_le_bytes());
+    }
+    for name in names {
+        buf.extend_from_slice(name.as_bytes());
+    }
+    u32::try_from(buf.len()).ok()?;
+    Some(buf.into_boxed_slice())
+}
+
+/// A view of a shape's buffer (see [`build`] for its layout). Every read
+/// is bounded: a buffer `build` did not make answers "nothing", never
+/// out of bounds.
+#[derive(Clone, Copy)]
+pub(crate) struct Shape<'a>(&'a [u8]);
+
+impl<'a> Shape<'a> {
+    /// Header field `k` (0: attributes, 1: direct-map bytes, 2: index slots).
+    #[inline(always)]
+    fn count(self, k: usize) -> usize {
+        u32_at(self.0, 8 + 4 * k).unwrap_or(0) as usize
     }
 
     /// Number of attributes.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.len as usize
+    #[inline]
+    pub(crate) fn len(self) -> usize {
+        self.count(0)
     }
 
-    /// The little-endian `u32` at byte `at` of the buffer.
-    #[inline]
-    fn u32_at(&self, at: usize) -> Option<u32> {
-        let bytes = self.buf.get(at..at + 4)?;
-        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    /// The direct map: one bounds check and one load a lookup
+    /// ([`symbol_map::direct_entry`]).
+    #[inline(always)]
+    pub(crate) fn direct(self) -> &'a [u8] {
+        self.0.get(HEADER..HEADER + self.count(1)).unwrap_or(&[])
+    }
+
+    /// Where the index starts, and the names' starts after it.
+    fn index_at(self) -> usize {
+        (HEADER + self.count(1)).next_multiple_of(8)
+    }
+
+    fn starts_at(self) -> usize {
+        self.index_at() + 8 * self.count(2)
+    }
+
+    fn names_at(self) -> usize {
+        self.starts_at() + 8 * self.len() + 4
     }
 
     /// Where the `i`-th name starts in the names (the end of the last for
     /// `i == len`).
     #[inline]
-    fn start(&self, i: usize) -> Option<usize> {
-        if i > self.len as usize {
+    fn start(self, i: usize) -> Option<usize> {
+        if i > self.len() {
             return None;
         }
-        self.u32_at(4 * i).map(|s| s as usize)
+        u32_at(self.0, self.starts_at() + 4 * i).map(|s| s as usize)
     }
 
     /// The `i`-th name's bytes (empty past the end).
     #[inline]
-    pub(crate) fn name_bytes(&self, i: usize) -> &[u8] {
-        let names = self.buf.get(self.names_at as usize..).unwrap_or(&[]);
+    pub(crate) fn name_bytes(self, i: usize) -> &'a [u8] {
+        let names = self.0.get(self.names_at()..).unwrap_or(&[]);
         match (self.start(i), self.start(i + 1)) {
             (Some(start), Some(end)) => names.get(start..end),
             _ => None,
@@ -133,45 +161,41 @@ impl Shape {
     /// The `i`-th name (empty past the end). Names were `str`s cut at
     /// their own ends, so the check never fails.
     #[inline]
-    pub(crate) fn name(&self, i: usize) -> &str {
+    pub(crate) fn name(self, i: usize) -> &'a str {
         std::str::from_utf8(self.name_bytes(i)).unwrap_or("")
     }
 
     /// The names' bytes, all together.
-    pub(crate) fn names_len(&self) -> usize {
-        self.buf.len().saturating_sub(self.names_at as usize)
+    pub(crate) fn names_len(self) -> usize {
+        self.0.len().saturating_sub(self.names_at())
     }
 
     /// The symbol of the `i`-th name ([`NO_SYMBOL`] past the end).
-    pub(crate) fn symbol(&self, i: usize) -> u32 {
-        if i >= self.len as usize {
+    pub(crate) fn symbol(self, i: usize) -> u32 {
+        if i >= self.len() {
             return NO_SYMBOL;
         }
-        let at = 4 * (self.len as usize + 1) + 4 * i;
-        self.u32_at(at).unwrap_or(NO_SYMBOL)
-    }
-
-    /// What the direct map says of `symbol`: the position + 1 of its
-    /// attribute, 0 when there is none, [`FAR`] when the answer is in the
-    /// index ([`NO_SYMBOL`] is far too: it is in neither).
-    #[inline(always)]
-    pub(crate) fn direct_entry(&self, symbol: u32) -> u8 {
-        match self.direct.get(symbol as usize) {
-            Some(&d) => d,
-            None if (symbol as usize) < DIRECT_SYMBOLS => 0,
-            None => FAR,
-        }
+        u32_at(self.0, self.starts_at() + 4 * (self.len() + 1) + 4 * i).unwrap_or(NO_SYMBOL)
     }
 
     /// The position of the attribute with symbol `symbol`, from the index.
-    pub(crate) fn position_in_index(&self, symbol: u32) -> Option<usize> {
-        symbol_map::position_in_index(&self.index, symbol)
+    pub(crate) fn position_in_index(self, symbol: u32) -> Option<usize> {
+        let (at, slots) = (self.index_at(), self.count(2));
+        symbol_map::position_in_index(slots, |k| u64_at(self.0, at + 8 * k), symbol)
     }
 
     /// The presence bits of the names' symbols (`eval::needs`).
     #[inline(always)]
-    pub(crate) fn presence(&self) -> u64 {
-        self.presence
+    pub(crate) fn presence(self) -> u64 {
+        u64_at(self.0, 0).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for Shape<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries((0..self.len()).map(|i| self.name(i)))
+            .finish()
     }
 }
 
@@ -179,61 +203,41 @@ impl Shape {
 #[derive(Clone)]
 pub(crate) enum ShapeRef {
     /// Interned: shared by every context with these names.
-    Shared(&'static Shape),
+    Shared(&'static [u8]),
     /// Not interned (past the caps, or a name without a symbol).
-    Own(Box<Shape>),
+    Own(Box<[u8]>),
 }
 
-impl std::fmt::Debug for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries((0..self.len as usize).map(|i| self.name(i)))
-            .finish()
-    }
-}
-
-impl std::ops::Deref for ShapeRef {
-    type Target = Shape;
-
+impl ShapeRef {
+    /// The shape's contents.
     #[inline(always)]
-    fn deref(&self) -> &Shape {
+    pub(crate) fn view(&self) -> Shape<'_> {
         match self {
-            ShapeRef::Shared(shape) => shape,
-            ShapeRef::Own(shape) => shape,
+            ShapeRef::Shared(buf) => Shape(buf),
+            ShapeRef::Own(buf) => Shape(buf),
         }
     }
 }
 
 impl PartialEq for ShapeRef {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq::<Shape>(&**self, &**other) || **self == **other
+        let (a, b) = (self.view().0, other.view().0);
+        std::ptr::eq(a, b) || a == b
     }
 }
 
 impl Default for ShapeRef {
     /// The shape of a context with no attributes.
     fn default() -> Self {
-        static EMPTY: OnceLock<Shape> = OnceLock::new();
-        ShapeRef::Shared(EMPTY.get_or_init(empty))
-    }
-}
-
-/// The shape of no attributes.
-fn empty() -> Shape {
-    Shape {
-        presence: 0,
-        len: 0,
-        names_at: 4,
-        direct: Box::default(),
-        buf: Box::new([0; 4]),
-        index: Box::default(),
+        static EMPTY: OnceLock<Box<[u8]>> = OnceLock::new();
+        ShapeRef::Shared(EMPTY.get_or_init(|| build(&[], std::iter::empty()).unwrap_or_default()))
     }
 }
 
 /// The shared table and how much it holds.
 #[derive(Default)]
 struct Shared {
-    shapes: AHashMap<Box<[u32]>, &'static Shape>,
+    shapes: AHashMap<Box<[u32]>, &'static [u8]>,
     bytes: usize,
 }
 
@@ -244,7 +248,7 @@ fn shared() -> &'static RwLock<Shared> {
 
 thread_local! {
     /// This thread's copy of the shapes it has used.
-    static LOCAL: RefCell<AHashMap<Box<[u32]>, &'static Shape>> = RefCell::new(AHashMap::new());
+    static LOCAL: RefCell<AHashMap<Box<[u32]>, &'static [u8]>> = RefCell::new(AHashMap::new());
 }
 
 /// The shape of attributes named `names` (in position order) with symbols
@@ -256,7 +260,7 @@ pub(crate) fn of<'a>(
 ) -> Option<ShapeRef> {
     if symbols.contains(&NO_SYMBOL) {
         // Without a symbol the names do not identify the shape.
-        return Shape::new(symbols, names).map(|s| ShapeRef::Own(Box::new(s)));
+        return build(symbols, names).map(ShapeRef::Own);
     }
     let local = LOCAL
         .try_with(|l| l.try_borrow().ok().and_then(|m| m.get(symbols).copied()))
@@ -265,10 +269,10 @@ pub(crate) fn of<'a>(
     if let Some(shape) = local {
         return Some(ShapeRef::Shared(shape));
     }
-    let shape = Shape::new(symbols, names)?;
+    let shape = build(symbols, names)?;
     let interned = match intern_shared(symbols, shape) {
         Ok(interned) => interned,
-        Err(shape) => return Some(ShapeRef::Own(Box::new(shape))),
+        Err(shape) => return Some(ShapeRef::Own(shape)),
     };
     let _ = LOCAL.try_with(|l| {
         if let Ok(mut m) = l.try_borrow_mut() {
@@ -283,7 +287,7 @@ pub(crate) fn of<'a>(
 
 /// The process's shape for `symbols`, made from `shape` if it has none and
 /// there is room; `shape` back when the caps are reached.
-fn intern_shared(symbols: &[u32], shape: Shape) -> Result<&'static Shape, Shape> {
+fn intern_shared(symbols: &[u32], shape: Box<[u8]>) -> Result<&'static [u8], Box<[u8]>> {
     // A panic while holding the lock cannot leave the table half-updated
     // in a way that matters, so a poisoned lock is used as it is.
     let full = |table: &Shared, bytes: usize| {
@@ -294,7 +298,7 @@ fn intern_shared(symbols: &[u32], shape: Shape) -> Result<&'static Shape, Shape>
         if let Some(&interned) = table.shapes.get(symbols) {
             return Ok(interned);
         }
-        if full(&table, shape.bytes()) {
+        if full(&table, shape.len()) {
             return Err(shape);
         }
     }
@@ -302,12 +306,12 @@ fn intern_shared(symbols: &[u32], shape: Shape) -> Result<&'static Shape, Shape>
     if let Some(&interned) = table.shapes.get(symbols) {
         return Ok(interned);
     }
-    let bytes = shape.bytes();
+    let bytes = shape.len();
     if full(&table, bytes) {
         return Err(shape);
     }
     // Kept for the life of the process, within the caps above.
-    let interned: &'static Shape = Box::leak(Box::new(shape));
+    let interned: &'static [u8] = Box::leak(shape);
     table.bytes += bytes;
     table.shapes.insert(symbols.into(), interned);
     Ok(interned)
@@ -323,25 +327,25 @@ mod tests {
         of(&symbols, names.iter().copied()).expect("small")
     }
 
+    fn address(shape: &ShapeRef) -> usize {
+        match shape {
+            ShapeRef::Shared(s) => s.as_ptr() as usize,
+            ShapeRef::Own(_) => 0,
+        }
+    }
+
     #[test]
     fn the_same_names_share_one_shape_on_every_thread() {
         let a = shape_of(&["shape_t_a", "shape_t_b"]);
         let b = shape_of(&["shape_t_a", "shape_t_b"]);
-        let there = std::thread::spawn(|| match shape_of(&["shape_t_a", "shape_t_b"]) {
-            ShapeRef::Shared(s) => s as *const Shape as usize,
-            ShapeRef::Own(_) => 0,
-        })
-        .join()
-        .expect("thread");
-        match (&a, &b) {
-            (ShapeRef::Shared(x), ShapeRef::Shared(y)) => {
-                assert!(std::ptr::eq(*x, *y));
-                assert_eq!(*x as *const Shape as usize, there);
-            }
-            _ => panic!("small shapes are interned"),
-        }
+        let there = std::thread::spawn(|| address(&shape_of(&["shape_t_a", "shape_t_b"])))
+            .join()
+            .expect("thread");
+        assert_ne!(address(&a), 0, "small shapes are interned");
+        assert_eq!((address(&a), address(&b)), (there, there));
+        let v = a.view();
         assert_eq!(
-            (a.len(), a.name(0), a.name(1), a.name(2)),
+            (v.len(), v.name(0), v.name(1), v.name(2)),
             (2, "shape_t_a", "shape_t_b", "")
         );
         let other = shape_of(&["shape_t_a"]);
@@ -351,27 +355,57 @@ mod tests {
     #[test]
     fn a_shape_answers_for_its_symbols() {
         let names = ["shape_t_x", "shape_t_y", "shape_t_z"];
-        let s = shape_of(&names);
+        let shape = shape_of(&names);
+        let s = shape.view();
         for (i, n) in names.iter().enumerate() {
             let symbol = intern(n);
             assert_eq!(s.symbol(i), symbol);
-            let found = match s.direct_entry(symbol) {
+            let found = match direct_entry(s.direct(), symbol) {
                 FAR => s.position_in_index(symbol),
                 d => usize::from(d).checked_sub(1),
             };
             assert_eq!(found, Some(i), "{n}");
             assert_ne!(s.presence() & crate::eval::presence_bit(symbol), 0);
         }
-        assert_eq!(s.direct_entry(NO_SYMBOL), FAR);
+        assert_eq!(s.symbol(3), NO_SYMBOL);
+        assert_eq!(direct_entry(s.direct(), NO_SYMBOL), FAR);
         assert_eq!(s.names_len(), 27);
+    }
+
+    #[test]
+    fn far_symbols_are_in_the_shapes_index() {
+        // 300 names: positions past a byte go to the index.
+        let names: Vec<String> = (0..300).map(|i| format!("shape_t_far_{i:03}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let shape = shape_of(&refs);
+        let s = shape.view();
+        let mut far = 0;
+        for (i, n) in refs.iter().enumerate() {
+            let symbol = intern(n);
+            let found = match direct_entry(s.direct(), symbol) {
+                FAR => {
+                    far += 1;
+                    s.position_in_index(symbol)
+                }
+                d => usize::from(d).checked_sub(1),
+            };
+            assert_eq!(found, Some(i), "{n}");
+            assert_eq!(s.name(i), *n);
+        }
+        assert!(far >= 45, "positions 254.. are far ({far})");
+        assert_eq!(s.position_in_index(intern("shape_t_not_there")), None);
     }
 
     #[test]
     fn names_without_a_symbol_get_a_shape_of_their_own() {
         let s = of(&[NO_SYMBOL], ["shape_t_nosym"].into_iter()).expect("small");
         assert!(matches!(s, ShapeRef::Own(_)));
-        assert_eq!(s.name(0), "shape_t_nosym");
-        assert_eq!(s.direct_entry(NO_SYMBOL), FAR);
-        assert_eq!(ShapeRef::default().len(), 0);
+        assert_eq!(s.view().name(0), "shape_t_nosym");
+        assert_eq!(direct_entry(s.view().direct(), NO_SYMBOL), FAR);
+        assert_eq!(ShapeRef::default().view().len(), 0);
+        // A buffer that is not a shape answers nothing, out of bounds never.
+        let junk = Shape(&[0xFF; 30]);
+        assert_eq!((junk.name(7), junk.symbol(7)), ("", NO_SYMBOL));
+        let _ = (junk.direct(), junk.names_len(), junk.position_in_index(3));
     }
 }

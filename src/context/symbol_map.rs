@@ -83,10 +83,9 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
 
 /// What the direct map says of `symbol`: the position + 1 of its
 /// attribute, 0 when there is none, [`FAR`] when the answer is in the
-/// index ([`NO_SYMBOL`] is far too: it is in neither). (A context's shape
-/// keeps the direct map at its full length and answers this itself.)
-#[cfg(test)]
-fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
+/// index ([`NO_SYMBOL`] is far too: it is in neither).
+#[inline(always)]
+pub(crate) fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
     match direct.get(symbol as usize) {
         Some(&d) => d,
         None if (symbol as usize) < DIRECT_SYMBOLS => 0,
@@ -94,15 +93,20 @@ fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
     }
 }
 
-/// The position of the attribute with symbol `symbol` from the index.
+/// The position of the attribute with symbol `symbol` from an index of
+/// `slots` slots, slot `k` read by `slot(k)`.
 #[inline(never)]
-pub(crate) fn position_in_index(index: &[u64], symbol: u32) -> Option<usize> {
-    let mask = index.len().wrapping_sub(1);
+pub(crate) fn position_in_index(
+    slots: usize,
+    slot: impl Fn(usize) -> Option<u64>,
+    symbol: u32,
+) -> Option<usize> {
+    let mask = slots.wrapping_sub(1);
     let mut at = symbols::slot(symbol, mask);
     // The index is at least twice its attributes, so a probe ends at an
     // empty slot; the bound only guards the loop.
-    for _ in 0..index.len() {
-        let slot = *index.get(at)?;
+    for _ in 0..slots {
+        let slot = slot(at)?;
         let position = (slot >> 32) as usize;
         if position == 0 {
             return None;
@@ -126,7 +130,7 @@ mod tests {
 
         fn position(&self, symbol: u32) -> Option<usize> {
             match self.direct_entry(symbol) {
-                FAR => position_in_index(&self.index, symbol),
+                FAR => position_in_index(self.index.len(), |k| self.index.get(k).copied(), symbol),
                 d => usize::from(d).checked_sub(1),
             }
         }

@@ -24,8 +24,7 @@ pub(crate) mod ops;
 
 pub(crate) use needs::presence_bit;
 
-use crate::context::shape::Shape;
-use crate::context::symbol_map::FAR;
+use crate::context::symbol_map::{direct_entry, FAR};
 use crate::context::symbols::NO_SYMBOL;
 use crate::context::{same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
@@ -75,8 +74,8 @@ const CONSTANT_CACHE: usize = 32;
 pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
     context: &'c Context,
-    /// The context's shape (its symbol map), read once.
-    shape: &'c Shape,
+    /// The context's direct map of symbols (`context::shape`), read once.
+    direct: &'c [u8],
     /// The interned id of the context key, [`NONE`] when it has none or is
     /// in no list, [`KEY_UNRESOLVED`] until asked.
     key: Cell<u32>,
@@ -98,7 +97,7 @@ impl Clone for Prepared<'_, '_> {
         Prepared {
             rules: self.rules,
             context: self.context,
-            shape: self.shape,
+            direct: self.direct,
             key: self.key.clone(),
             constants: self.constants.clone(),
             version: self.version.clone(),
@@ -197,7 +196,7 @@ impl Ruleset {
         Prepared {
             rules: self,
             context,
-            shape: context.shape(),
+            direct: context.shape().direct(),
             key: Cell::new(KEY_UNRESOLVED),
             constants: [const { Cell::new(UNRESOLVED) }; CONSTANT_CACHE],
             version: Cell::new((NONE, None)),
@@ -392,7 +391,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         let flag_rules = rules.rules(flag.rules);
         let code = Code::of(rules);
         let lowered = &rules.derived().lowered;
-        let present = self.shape.presence();
+        let present = self.context.shape().presence();
         let chain = match lowered.flag_needs(id) & !present {
             0 => lowered.chains.of(id, flag_rules.len()),
             // Some rule needs an attribute the context lacks: rule by rule,
@@ -540,7 +539,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// process-wide table was full) by a binary search of its names.
     #[inline(always)]
     fn position(&self, id: u32, symbol: u32) -> Option<usize> {
-        match self.shape.direct_entry(symbol) {
+        match direct_entry(self.direct, symbol) {
             FAR => self.position_far(id, symbol),
             d => usize::from(d).checked_sub(1),
         }
