@@ -65,7 +65,7 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> Option<Box<[u8]>> {
     let map = symbol_map::build(symbols);
     let n = symbols.len();
-    let index_at = (HEADER + map.direct.len()).next_multiple_of(8);
+    let index_at = (HEADER + map.direct().len()).next_multiple_of(8);
     let starts_at = index_at + 8 * map.index.len();
     let names_at = starts_at + 4 * (n + 1) + 4 * n;
     let names_len: usize = names.clone().map(str::len).sum();
@@ -74,10 +74,10 @@ fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> O
         .iter()
         .fold(0, |bits, &s| bits | crate::eval::presence_bit(s));
     buf.extend_from_slice(&u64::to_le_bytes(presence));
-    for count in [n, map.direct.len(), map.index.len(), 0] {
+    for count in [n, map.direct().len(), map.index.len(), 0] {
         buf.extend_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
     }
-    buf.extend_from_slice(&map.direct);
+    buf.extend_from_slice(map.direct());
     buf.resize(index_at, 0);
     for slot in &map.index {
         buf.extend_from_slice(&slot.to_le_bytes());

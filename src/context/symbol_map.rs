@@ -19,13 +19,16 @@ pub(crate) const FAR: u8 = u8::MAX;
 
 /// A context's map as it is built, before it is packed into the context's
 /// words (`Context::freeze`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Built {
     /// Entry `s` (`s` below [`DIRECT_SYMBOLS`]): the position + 1 of the
     /// attribute whose name has symbol `s`, 0 when there is none, [`FAR`]
-    /// when its position does not fit (it is in `index` then). As long as
-    /// the largest such symbol, plus one.
-    pub(crate) direct: Vec<u8>,
+    /// when its position does not fit (it is in `index` then). On the
+    /// stack, so building a map leaves no freed block behind (contexts
+    /// built one after another then lie one after another).
+    direct: [u8; DIRECT_SYMBOLS],
+    /// How much of `direct` is the map: the largest symbol it holds, plus one.
+    direct_len: usize,
     /// An open-addressing index over the attributes `direct` does not hold:
     /// a power of two of slots, at least twice those attributes, each
     /// `symbol | (position + 1) << 32`, or 0 when empty; no slots at all
@@ -47,11 +50,13 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
         .map(|&s| s as usize + 1)
         .max()
         .unwrap_or(0);
-    let mut direct = vec![0u8; len];
+    let mut direct = [0u8; DIRECT_SYMBOLS];
     let mut far = 0;
     for (i, &symbol) in symbols.iter().enumerate() {
         if is_direct(i, symbol) {
-            direct[symbol as usize] = i as u8 + 1;
+            if let Some(d) = direct.get_mut(symbol as usize) {
+                *d = i as u8 + 1;
+            }
         } else if symbol != NO_SYMBOL {
             if let Some(d) = direct.get_mut(symbol as usize) {
                 *d = FAR;
@@ -62,6 +67,7 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
     if far == 0 {
         return Built {
             direct,
+            direct_len: len,
             index: Vec::new(),
         };
     }
@@ -78,7 +84,18 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
         }
         index[at] = u64::from(symbol) | (i as u64 + 1) << 32;
     }
-    Built { direct, index }
+    Built {
+        direct,
+        direct_len: len,
+        index,
+    }
+}
+
+impl Built {
+    /// The direct map.
+    pub(crate) fn direct(&self) -> &[u8] {
+        self.direct.get(..self.direct_len).unwrap_or(&[])
+    }
 }
 
 /// What the direct map says of `symbol`: the position + 1 of its
@@ -125,7 +142,7 @@ mod tests {
 
     impl Built {
         fn direct_entry(&self, symbol: u32) -> u8 {
-            direct_entry(&self.direct, symbol)
+            direct_entry(self.direct(), symbol)
         }
 
         fn position(&self, symbol: u32) -> Option<usize> {
@@ -150,7 +167,7 @@ mod tests {
     #[test]
     fn low_symbols_are_direct_and_high_ones_indexed() {
         let map = check(&[3, 0, 700, 255, 256, NO_SYMBOL, 9]);
-        assert_eq!(map.direct.len(), 256);
+        assert_eq!(map.direct().len(), 256);
         assert_eq!(map.direct_entry(3), 1);
         assert_eq!(map.direct_entry(9), 7);
         assert_eq!(map.direct_entry(700), FAR);
@@ -161,7 +178,7 @@ mod tests {
         }
         // Low symbols only: no index, a direct map just long enough.
         let small = check(&[4, 2]);
-        assert_eq!((small.direct.len(), small.index.len()), (5, 0));
+        assert_eq!((small.direct().len(), small.index.len()), (5, 0));
         assert_eq!(small.position(200), None);
         assert_eq!(small.direct_entry(NO_SYMBOL), FAR);
         let empty = check(&[]);
