@@ -595,15 +595,16 @@ impl Context {
         draft.clear();
         draft.text.push_str(&self.text);
         // The names after the values, so the values' ranges hold as they are.
+        let shape = self.shape.view();
         for i in 0..self.len() {
             let start = draft.text.len() as u32;
-            draft.text.push_str(self.shape.view().name(i));
+            draft.text.push_str(shape.name(i));
             draft.entries.push(draft::Entry {
                 name: Span32 {
                     start,
                     end: draft.text.len() as u32,
                 },
-                symbol: self.shape.view().symbol(i),
+                symbol: shape.symbol(i),
                 value: self.slot(i),
             });
         }

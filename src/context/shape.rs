@@ -24,9 +24,9 @@ use super::symbol_map;
 use super::symbol_map::{direct_entry, FAR};
 use super::symbols::NO_SYMBOL;
 
-/// Most shapes the process keeps (each at least the direct map's 256
-/// bytes): a stream of contexts with made-up attribute names cannot take
-/// memory without bound; contexts past it own their shape.
+/// Most shapes the process keeps: a stream of contexts with made-up
+/// attribute names cannot take memory without bound; contexts past it own
+/// their shape.
 pub(crate) const MAX_SHAPES: usize = 4096;
 
 /// Most bytes the process's shapes take, all together.
@@ -133,8 +133,14 @@ impl<'a> Shape<'a> {
         self.index_at() + 8 * self.count(2)
     }
 
+    /// Where the names' symbols start, after the `len + 1` starts.
+    fn symbols_at(self) -> usize {
+        self.starts_at() + 4 * (self.len() + 1)
+    }
+
+    /// Where the names start, after the symbols.
     fn names_at(self) -> usize {
-        self.starts_at() + 8 * self.len() + 4
+        self.symbols_at() + 4 * self.len()
     }
 
     /// Where the `i`-th name starts in the names (the end of the last for
@@ -175,7 +181,7 @@ impl<'a> Shape<'a> {
         if i >= self.len() {
             return NO_SYMBOL;
         }
-        u32_at(self.0, self.starts_at() + 4 * (self.len() + 1) + 4 * i).unwrap_or(NO_SYMBOL)
+        u32_at(self.0, self.symbols_at() + 4 * i).unwrap_or(NO_SYMBOL)
     }
 
     /// The position of the attribute with symbol `symbol`, from the index.

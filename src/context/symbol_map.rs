@@ -17,8 +17,8 @@ pub(crate) const DIRECT_SYMBOLS: usize = 256;
 /// not fit below it, or the symbol is past the direct map.
 pub(crate) const FAR: u8 = u8::MAX;
 
-/// A context's map as it is built, before it is packed into the context's
-/// words (`Context::freeze`).
+/// A map as it is built, before it is packed into a shape's buffer
+/// (`shape::build`).
 #[derive(Debug)]
 pub(crate) struct Built {
     /// Entry `s` (`s` below [`DIRECT_SYMBOLS`]): the position + 1 of the
