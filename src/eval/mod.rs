@@ -687,7 +687,16 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 }
             }
             Test::Exists => true,
-            _ => self.general(op, at),
+            // Every test named (no `_`): the jump table then covers every
+            // tag, so the dispatch needs no range check first.
+            Test::StrInLong(_)
+            | Test::Date(..)
+            | Test::NumIn(_)
+            | Test::EmptyIn
+            | Test::ContainsNum(_)
+            | Test::Matches(_)
+            | Test::Segment(_)
+            | Test::Prereq { .. } => self.general(op, at),
         }
     }
 

@@ -36,7 +36,21 @@ pub fn bucket_bytes(salt: &[u8], value: &[u8]) -> u32 {
         buf[salt.len()] = b':';
         copy_short(&mut buf[salt.len() + 1..len], value);
         xxh3_64(&buf[..len])
-    } else if len <= STACK {
+    } else {
+        hash_long(salt, value)
+    };
+    (hash % u64::from(BUCKETS)) as u32
+}
+
+/// `xxh3_64(salt ++ ":" ++ value)` for a concatenation longer than
+/// [`SHORT`]: out of line, so the buffer and the streaming hasher (64-byte
+/// aligned) do not enlarge the frame of every split that inlines
+/// [`bucket_bytes`].
+#[cold]
+#[inline(never)]
+fn hash_long(salt: &[u8], value: &[u8]) -> u64 {
+    let len = salt.len() + 1 + value.len();
+    if len <= STACK {
         let mut buf = [0u8; STACK];
         buf[..salt.len()].copy_from_slice(salt);
         buf[salt.len()] = b':';
@@ -48,8 +62,7 @@ pub fn bucket_bytes(salt: &[u8], value: &[u8]) -> u32 {
         hasher.update(b":");
         hasher.update(value);
         hasher.digest()
-    };
-    (hash % u64::from(BUCKETS)) as u32
+    }
 }
 
 /// `dst.copy_from_slice(src)` for short slices of equal length, in
