@@ -275,8 +275,7 @@ pub(crate) fn of<'a>(
     if let Some(shape) = local {
         return Some(ShapeRef::Shared(shape));
     }
-    let shape = build(symbols, names)?;
-    let interned = match intern_shared(symbols, shape) {
+    let interned = match intern_shared(symbols, || build(symbols, names))? {
         Ok(interned) => interned,
         Err(shape) => return Some(ShapeRef::Own(shape)),
     };
@@ -291,36 +290,45 @@ pub(crate) fn of<'a>(
     Some(ShapeRef::Shared(interned))
 }
 
-/// The process's shape for `symbols`, made from `shape` if it has none and
-/// there is room; `shape` back when the caps are reached.
-fn intern_shared(symbols: &[u32], shape: Box<[u8]>) -> Result<&'static [u8], Box<[u8]>> {
+/// The process's shape for `symbols`: `Ok` with the one it has, or with
+/// the one `make` builds when it has none and there is room; `Err` with
+/// the built shape when the caps are reached; `None` when `make` fails.
+/// `make` runs only when the process has no such shape, so a thread that
+/// meets a shared shape for the first time (or again, after its own table
+/// started over) builds nothing.
+fn intern_shared(
+    symbols: &[u32],
+    make: impl FnOnce() -> Option<Box<[u8]>>,
+) -> Option<Result<&'static [u8], Box<[u8]>>> {
     // A panic while holding the lock cannot leave the table half-updated
     // in a way that matters, so a poisoned lock is used as it is.
     let full = |table: &Shared, bytes: usize| {
         table.shapes.len() >= MAX_SHAPES || table.bytes + bytes > MAX_SHAPE_BYTES
     };
-    {
+    let shape = {
         let table = shared().read().unwrap_or_else(|e| e.into_inner());
         if let Some(&interned) = table.shapes.get(symbols) {
-            return Ok(interned);
+            return Some(Ok(interned));
         }
+        let shape = make()?;
         if full(&table, shape.len()) {
-            return Err(shape);
+            return Some(Err(shape));
         }
-    }
+        shape
+    };
     let mut table = shared().write().unwrap_or_else(|e| e.into_inner());
     if let Some(&interned) = table.shapes.get(symbols) {
-        return Ok(interned);
+        return Some(Ok(interned));
     }
     let bytes = shape.len();
     if full(&table, bytes) {
-        return Err(shape);
+        return Some(Err(shape));
     }
     // Kept for the life of the process, within the caps above.
     let interned: &'static [u8] = Box::leak(shape);
     table.bytes += bytes;
     table.shapes.insert(symbols.into(), interned);
-    Ok(interned)
+    Some(Ok(interned))
 }
 
 #[cfg(test)]
@@ -356,6 +364,24 @@ mod tests {
         );
         let other = shape_of(&["shape_t_a"]);
         assert!(other != a);
+    }
+
+    #[test]
+    fn a_shape_the_process_has_is_not_built_again() {
+        let names = ["shape_t_once_a", "shape_t_once_b"];
+        let first = shape_of(&names);
+        assert_ne!(address(&first), 0, "small shapes are interned");
+        let symbols: Vec<u32> = names.iter().map(|n| intern(n)).collect();
+        let mut built = false;
+        let again = intern_shared(&symbols, || {
+            built = true;
+            None
+        });
+        assert!(!built, "the shared table answered without a build");
+        match again {
+            Some(Ok(s)) => assert_eq!(s.as_ptr() as usize, address(&first)),
+            _ => panic!("the shared shape is found"),
+        }
     }
 
     #[test]
