@@ -626,12 +626,36 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// tests) goes through [`Prepared::general`].
     #[inline(always)]
     fn test(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
+        // Segments and prerequisites have no symbol, so the direct map
+        // sends them out of line with the other rare ops: the common op
+        // pays no test for them.
+        let at = match direct_entry(self.direct, op.symbol) {
+            FAR => return self.test_far(op, blob, depth),
+            d => match usize::from(d).checked_sub(1) {
+                Some(at) => at,
+                None => return false,
+            },
+        };
+        self.test_at(op, blob, at, depth)
+    }
+
+    /// [`Prepared::test`] of an op the direct map does not answer: a
+    /// segment or prerequisite, or an attribute whose symbol is past the
+    /// map (or that has none).
+    #[inline(never)]
+    fn test_far(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
         if let Test::Segment(_) | Test::Prereq { .. } = op.test {
             return self.reference(op, depth);
         }
-        let Some(at) = self.position(op.attr, op.symbol) else {
-            return false;
-        };
+        match self.position_far(op.attr, op.symbol) {
+            Some(at) => self.test_at(op, blob, at, depth),
+            None => false,
+        }
+    }
+
+    /// An attribute op on the attribute at context position `at`.
+    #[inline(always)]
+    fn test_at(&self, op: &Op, blob: &'r [u8], at: usize, depth: u32) -> bool {
         let context = self.context;
         match op.test {
             Test::StrEq(needle) => match context.str_bytes_at(at) {
@@ -694,9 +718,10 @@ impl<'r, 'c> Prepared<'r, 'c> {
             | Test::NumIn(_)
             | Test::EmptyIn
             | Test::ContainsNum(_)
-            | Test::Matches(_)
-            | Test::Segment(_)
-            | Test::Prereq { .. } => self.general(op, at),
+            | Test::Matches(_) => self.general(op, at),
+            // Not reached from `test` (references are far), but answered
+            // right all the same.
+            Test::Segment(_) | Test::Prereq { .. } => self.reference(op, depth),
         }
     }
 

@@ -378,9 +378,15 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
     };
     for instr in rules.code() {
         let mut op = lower_one(rules, instr, &mut out);
-        op.symbol = attr_keys
-            .get(op.attr as usize)
-            .map_or(NO_SYMBOL, |k| k.symbol);
+        // Segments and prerequisites read no attribute and must have no
+        // symbol: the evaluator finds them on its out-of-line path, which
+        // the direct map sends every `NO_SYMBOL` op to.
+        op.symbol = match op.test {
+            Test::Segment(_) | Test::Prereq { .. } => NO_SYMBOL,
+            _ => attr_keys
+                .get(op.attr as usize)
+                .map_or(NO_SYMBOL, |k| k.symbol),
+        };
         out.ops.push(op);
     }
     for flag in rules.flag_rows() {
