@@ -19,7 +19,7 @@ use std::sync::{OnceLock, RwLock};
 
 use ahash::AHashMap;
 
-use super::symbol_map::{self, Direct, ALL_FAR};
+use super::symbol_map;
 #[cfg(test)]
 use super::symbol_map::{direct_entry, FAR};
 use super::symbols::NO_SYMBOL;
@@ -56,8 +56,8 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 /// The shape of attributes named `names` (in position order) whose
 /// symbols are `symbols`, as one buffer: the header, the direct map (entry
 /// `s` is the position + 1 of the attribute whose name has symbol `s`, 0
-/// when there is none, [`FAR`] when it is in the index or past
-/// [`symbol_map::DIRECT_SYMBOLS`]: always [`symbol_map::DIRECT_LEN`] bytes), padding to 8, the
+/// when there is none, [`FAR`] when it is in the index; symbols past its
+/// end and below [`DIRECT_SYMBOLS`] have none), padding to 8, the
 /// open-addressing index of the symbols the direct map does not hold
 /// (`symbol_map`), the names' starts (`len + 1`, the last the end of the
 /// last name), their symbols, the names back to back. `None` when the
@@ -117,14 +117,11 @@ impl<'a> Shape<'a> {
         self.count(0)
     }
 
-    /// The direct map (a lookup is one load, [`symbol_map::direct_entry`]);
-    /// all far for a buffer `build` did not make.
+    /// The direct map: one bounds check and one load a lookup
+    /// ([`symbol_map::direct_entry`]).
     #[inline(always)]
-    pub(crate) fn direct(self) -> &'a Direct {
-        self.0
-            .get(HEADER..HEADER + self.count(1))
-            .and_then(|d| d.try_into().ok())
-            .unwrap_or(&ALL_FAR)
+    pub(crate) fn direct(self) -> &'a [u8] {
+        self.0.get(HEADER..HEADER + self.count(1)).unwrap_or(&[])
     }
 
     /// Where the index starts, and the names' starts after it.

@@ -2,35 +2,19 @@
 //!
 //! A context's symbol map answers "which position has the attribute whose name has
 //! symbol `s`" for one context. Symbols below [`DIRECT_SYMBOLS`] are answered
-//! by one load from a direct map of [`DIRECT_LEN`] bytes, indexed by a byte
-//! so the load needs no bounds check (ruleset attribute names are
+//! by one load from a direct map of bytes (ruleset attribute names are
 //! interned when a ruleset loads, so in a process that has loaded its rules
 //! they are the low symbols); the rest, and positions too large for a
 //! byte, by a probe of a small open-addressing index.
 
 use super::symbols::{self, NO_SYMBOL};
 
-/// Symbols below this are in the direct map, at the entry of their own
-/// number.
-pub(crate) const DIRECT_SYMBOLS: usize = 255;
-
-/// Bytes of a direct map: one per direct symbol, and a last one, at
-/// [`FAR_SLOT`], always [`FAR`].
-pub(crate) const DIRECT_LEN: usize = 256;
-
-/// The direct-map entry every symbol past the direct ones reads: always
-/// [`FAR`].
-pub(crate) const FAR_SLOT: u8 = u8::MAX;
-
-/// A direct map: indexed by a byte ([`direct_slot`]), so a lookup is one
-/// load with no bounds check.
-pub(crate) type Direct = [u8; DIRECT_LEN];
-
-/// The direct map of a buffer that holds none: every lookup asks the index.
-pub(crate) static ALL_FAR: Direct = [FAR; DIRECT_LEN];
+/// Symbols below this are in the direct map: one byte each, so a context's
+/// map is at most this many bytes.
+pub(crate) const DIRECT_SYMBOLS: usize = 256;
 
 /// A direct-map entry saying "ask the index": the attribute's position does
-/// not fit below it, or the symbol is past the direct ones.
+/// not fit below it, or the symbol is past the direct map.
 pub(crate) const FAR: u8 = u8::MAX;
 
 /// A map as it is built, before it is packed into a shape's buffer
@@ -39,11 +23,12 @@ pub(crate) const FAR: u8 = u8::MAX;
 pub(crate) struct Built {
     /// Entry `s` (`s` below [`DIRECT_SYMBOLS`]): the position + 1 of the
     /// attribute whose name has symbol `s`, 0 when there is none, [`FAR`]
-    /// when its position does not fit (it is in `index` then); entry
-    /// [`FAR_SLOT`] is [`FAR`]. On the stack, so building a map leaves no
-    /// freed block behind (contexts built one after another then lie one
-    /// after another).
-    direct: Direct,
+    /// when its position does not fit (it is in `index` then). On the
+    /// stack, so building a map leaves no freed block behind (contexts
+    /// built one after another then lie one after another).
+    direct: [u8; DIRECT_SYMBOLS],
+    /// How much of `direct` is the map: the largest symbol it holds, plus one.
+    direct_len: usize,
     /// An open-addressing index over the attributes `direct` does not hold:
     /// a power of two of slots, at least twice those attributes, each
     /// `symbol | (position + 1) << 32`, or 0 when empty; no slots at all
@@ -59,8 +44,13 @@ fn is_direct(position: usize, symbol: u32) -> bool {
 
 /// The map for attributes whose names have `symbols`, in position order.
 pub(crate) fn build(symbols: &[u32]) -> Built {
-    let mut direct = [0u8; DIRECT_LEN];
-    direct[usize::from(FAR_SLOT)] = FAR;
+    let len = symbols
+        .iter()
+        .filter(|&&s| (s as usize) < DIRECT_SYMBOLS)
+        .map(|&s| s as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut direct = [0u8; DIRECT_SYMBOLS];
     let mut far = 0;
     for (i, &symbol) in symbols.iter().enumerate() {
         if is_direct(i, symbol) {
@@ -68,8 +58,8 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
                 *d = i as u8 + 1;
             }
         } else if symbol != NO_SYMBOL {
-            if (symbol as usize) < DIRECT_SYMBOLS {
-                direct[symbol as usize] = FAR;
+            if let Some(d) = direct.get_mut(symbol as usize) {
+                *d = FAR;
             }
             far += 1;
         }
@@ -77,6 +67,7 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
     if far == 0 {
         return Built {
             direct,
+            direct_len: len,
             index: Vec::new(),
         };
     }
@@ -93,25 +84,17 @@ pub(crate) fn build(symbols: &[u32]) -> Built {
         }
         index[at] = u64::from(symbol) | (i as u64 + 1) << 32;
     }
-    Built { direct, index }
+    Built {
+        direct,
+        direct_len: len,
+        index,
+    }
 }
 
 impl Built {
     /// The direct map.
-    pub(crate) fn direct(&self) -> &Direct {
-        &self.direct
-    }
-}
-
-/// The direct-map entry of `symbol`: its own for a direct symbol,
-/// [`FAR_SLOT`] for any other (and [`NO_SYMBOL`]). Worked out once per
-/// ruleset op, at load time (`eval::ops`).
-#[inline(always)]
-pub(crate) fn direct_slot(symbol: u32) -> u8 {
-    if (symbol as usize) < DIRECT_SYMBOLS {
-        symbol as u8
-    } else {
-        FAR_SLOT
+    pub(crate) fn direct(&self) -> &[u8] {
+        self.direct.get(..self.direct_len).unwrap_or(&[])
     }
 }
 
@@ -119,8 +102,12 @@ pub(crate) fn direct_slot(symbol: u32) -> u8 {
 /// attribute, 0 when there is none, [`FAR`] when the answer is in the
 /// index ([`NO_SYMBOL`] is far too: it is in neither).
 #[inline(always)]
-pub(crate) fn direct_entry(direct: &Direct, symbol: u32) -> u8 {
-    direct[usize::from(direct_slot(symbol))]
+pub(crate) fn direct_entry(direct: &[u8], symbol: u32) -> u8 {
+    match direct.get(symbol as usize) {
+        Some(&d) => d,
+        None if (symbol as usize) < DIRECT_SYMBOLS => 0,
+        None => FAR,
+    }
 }
 
 /// The position of the attribute with symbol `symbol` from an index of
@@ -184,19 +171,14 @@ mod tests {
         assert_eq!(map.direct_entry(3), 1);
         assert_eq!(map.direct_entry(9), 7);
         assert_eq!(map.direct_entry(700), FAR);
-        // 700, 255 and 256 are far: at least twice as many slots.
-        assert_eq!(map.index.len(), 8);
+        assert_eq!(map.index.len(), 4);
         // Missing: in the direct map's range, past its end, past it, none.
         for s in [1, 8, 254, 257, 10_000, NO_SYMBOL] {
             assert_eq!(map.position(s), None, "symbol {s}");
         }
-        // Symbol 255 and past are far, whatever the position.
-        assert_eq!(map.direct_entry(255), FAR);
-        assert_eq!(map.direct_entry(254), 0);
-        // Low symbols only: no index; the far entry is far all the same.
+        // Low symbols only: no index, a direct map just long enough.
         let small = check(&[4, 2]);
-        assert_eq!(small.index.len(), 0);
-        assert_eq!(small.direct()[usize::from(FAR_SLOT)], FAR);
+        assert_eq!((small.direct().len(), small.index.len()), (5, 0));
         assert_eq!(small.position(200), None);
         assert_eq!(small.direct_entry(NO_SYMBOL), FAR);
         let empty = check(&[]);
@@ -205,19 +187,19 @@ mod tests {
 
     #[test]
     fn positions_past_a_byte_are_indexed() {
-        // 300 attributes with symbols 0..300 reversed: symbol 254 is at
-        // position 45 (direct), symbol 0 at position 299 (far).
+        // 300 attributes with symbols 0..300 reversed: symbol 255 is at
+        // position 44 (direct), symbol 0 at position 299 (far).
         let symbols: Vec<u32> = (0..300).rev().collect();
         let map = check(&symbols);
         assert_eq!(map.direct_entry(0), FAR);
-        assert_eq!(map.direct_entry(254), 46);
-        // Exactly the positions 254.. and the symbols 255.. are indexed.
+        assert_eq!(map.direct_entry(255), 45);
+        // Exactly the positions 254.. and the symbols 256.. are indexed.
         let far = symbols
             .iter()
             .enumerate()
             .filter(|&(i, &s)| !is_direct(i, s))
             .count();
-        assert_eq!(far, 45 + 46);
+        assert_eq!(far, 44 + 46);
         assert!(map.index.len() >= 2 * far);
         // Symbol 0 at position 0 is a full slot, not an empty one.
         let first = check(&[0, 300]);

@@ -24,7 +24,7 @@ pub(crate) mod ops;
 
 pub(crate) use needs::presence_bit;
 
-use crate::context::symbol_map::{direct_entry, Direct, FAR};
+use crate::context::symbol_map::{direct_entry, FAR};
 use crate::context::symbols::NO_SYMBOL;
 use crate::context::{same_bytes, Attr, Context, Element};
 use crate::detail::{Detail, ErrorCode, Matched, Reason};
@@ -75,7 +75,7 @@ pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
     context: &'c Context,
     /// The context's direct map of symbols (`context::shape`), read once.
-    direct: &'c Direct,
+    direct: &'c [u8],
     /// The interned id of the context key, [`NONE`] when it has none or is
     /// in no list, [`KEY_UNRESOLVED`] until asked.
     key: Cell<u32>,
@@ -629,7 +629,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         // Segments and prerequisites have no symbol, so the direct map
         // sends them out of line with the other rare ops: the common op
         // pays no test for them.
-        let at = match self.direct[usize::from(op.slot)] {
+        let at = match direct_entry(self.direct, op.symbol) {
             FAR => return self.test_far(op, blob, depth),
             d => match usize::from(d).checked_sub(1) {
                 Some(at) => at,

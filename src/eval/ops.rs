@@ -15,7 +15,6 @@ use crate::compile::strings::{StrId, StrTable};
 use crate::compile::tables::{
     trusted, vouched, vouched_range, Atom, AttrKey, Instr, Pred, Range32, Rel, Ruleset,
 };
-use crate::context::symbol_map::direct_slot;
 use crate::context::symbols::NO_SYMBOL;
 
 /// `in` lists up to this long are scanned as needles; longer ones are found
@@ -226,10 +225,6 @@ pub(crate) struct Op {
     /// room for, and always for segments and prerequisites): the context is
     /// probed with it directly.
     pub(crate) symbol: u32,
-    /// The context direct-map entry of `symbol`
-    /// ([`crate::context::symbol_map::direct_slot`]): a byte, so reading it
-    /// needs no bounds check.
-    pub(crate) slot: u8,
     /// `!=` / `not in`.
     pub(crate) negate: bool,
     /// Next op when the test holds (or a `JUMP_*` target).
@@ -392,7 +387,6 @@ pub(crate) fn lower(rules: &Ruleset, attr_keys: &[AttrKey]) -> Lowered {
                 .get(op.attr as usize)
                 .map_or(NO_SYMBOL, |k| k.symbol),
         };
-        op.slot = direct_slot(op.symbol);
         out.ops.push(op);
     }
     for flag in rules.flag_rows() {
@@ -496,7 +490,6 @@ fn lower_one(rules: &Ruleset, instr: &Instr, out: &mut Lowered) -> Op {
         test,
         attr,
         symbol: NO_SYMBOL,
-        slot: direct_slot(NO_SYMBOL),
         negate,
         on_true: instr.on_true,
         on_false: instr.on_false,
