@@ -852,10 +852,20 @@ impl Context {
     /// the names): for lookups by name, and names the symbol table had no
     /// room for.
     pub(crate) fn position_by_name(&self, name: &[u8]) -> Option<usize> {
+        let shape = self.shape.view();
+        if !shape.keeps_names() {
+            // Every name here has a symbol, so a name without one is not
+            // here; finding it gives it none.
+            let symbol = symbols::find(std::str::from_utf8(name).ok()?)?;
+            return match symbol_map::direct_entry(shape.direct(), symbol) {
+                symbol_map::FAR => shape.position_in_index(symbol),
+                d => usize::from(d).checked_sub(1),
+            };
+        }
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match name_order_bytes(self.shape.view().name_bytes(mid), name) {
+            match name_order_bytes(shape.name(mid).as_bytes(), name) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(mid),
@@ -1336,6 +1346,27 @@ mod tests {
         let at = c.position_by_name(b"attr_7");
         assert_eq!(at.map(|at| c.attr_at(at)), Some(Attr::Num(7.0)));
         assert_eq!(c.position_by_name(b"attr_3"), None);
+    }
+
+    #[test]
+    fn a_context_whose_names_have_symbols_finds_them_by_name() {
+        let c = Context::builder("k")
+            .string("ctx_t_lean_plan", "pro")
+            .number("ctx_t_lean_age", 42.0)
+            .build()
+            .expect("small");
+        assert!(!c.shape().keeps_names());
+        assert_eq!(c.get("ctx_t_lean_plan"), Some(Attr::Str("pro")));
+        assert_eq!(c.get("ctx_t_lean_age"), Some(Attr::Num(42.0)));
+        assert_eq!(c.get("key"), Some(Attr::Str("k")));
+        let names: Vec<&str> = (0..c.len()).map(|i| c.name_at(i)).collect();
+        assert_eq!(names, ["key", "ctx_t_lean_age", "ctx_t_lean_plan"]);
+        // A name no one has interned is not here, and asking does not
+        // intern it.
+        assert_eq!(c.get("ctx_t_lean_never"), None);
+        assert_eq!(symbols::find("ctx_t_lean_never"), None);
+        // Names and strings: 3 + 14 + 15, and "pro" and "k".
+        assert_eq!(c.text_len(), 3 + 14 + 15 + 3 + 1);
     }
 
     #[test]

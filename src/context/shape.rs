@@ -22,7 +22,7 @@ use ahash::AHashMap;
 use super::symbol_map;
 #[cfg(test)]
 use super::symbol_map::{direct_entry, FAR};
-use super::symbols::NO_SYMBOL;
+use super::symbols::{self, NO_SYMBOL};
 
 /// Most shapes the process keeps: a stream of contexts with made-up
 /// attribute names cannot take memory without bound; contexts past it own
@@ -35,9 +35,11 @@ pub(crate) const MAX_SHAPE_BYTES: usize = 64 << 20;
 /// Entries a thread's table of shapes holds before it starts again.
 const LOCAL_SHAPES: usize = 256;
 
-/// Bytes of a shape's header: the presence bits (8), the number of
-/// attributes, of direct-map bytes and of index slots (4 each), 4 unused.
-const HEADER: usize = 24;
+/// Bytes of a shape's header: the presence bits (8); the number of
+/// attributes, of direct-map bytes and of index slots, the names' bytes
+/// all together, whether the shape keeps its names (1) or the symbol
+/// table does (0) (4 each); 4 unused.
+const HEADER: usize = 32;
 
 /// The little-endian `u32` at byte `at` of `buf` (`None` past its end).
 #[inline]
@@ -57,24 +59,39 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 /// symbols are `symbols`, as one buffer: the header, the direct map (entry
 /// `s` is the position + 1 of the attribute whose name has symbol `s`, 0
 /// when there is none, [`FAR`] when it is in the index; symbols past its
-/// end and below [`DIRECT_SYMBOLS`] have none), padding to 8, the
-/// open-addressing index of the symbols the direct map does not hold
-/// (`symbol_map`), the names' starts (`len + 1`, the last the end of the
-/// last name), their symbols, the names back to back. `None` when the
-/// names take more than 4 GiB.
+/// end and below [`symbol_map::DIRECT_SYMBOLS`] have none), padding to 8,
+/// the open-addressing index of the symbols the direct map does not hold
+/// (`symbol_map`), the names' symbols; then, only when a name has no
+/// symbol, the names' starts (`len + 1`, the last the end of the last
+/// name) and the names back to back. When every name has a symbol the
+/// symbol table holds the names ([`symbols::name`]) and a shape is about
+/// half as large: that matters for contexts that own theirs (a process
+/// past [`MAX_SHAPES`] name sets has one shape per context). `None` when
+/// the names take more than 4 GiB.
 fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> Option<Box<[u8]>> {
     let map = symbol_map::build(symbols);
     let n = symbols.len();
+    let keeps_names = symbols.contains(&NO_SYMBOL);
     let index_at = (HEADER + map.direct().len()).next_multiple_of(8);
-    let starts_at = index_at + 8 * map.index.len();
-    let names_at = starts_at + 4 * (n + 1) + 4 * n;
     let names_len: usize = names.clone().map(str::len).sum();
-    let mut buf = Vec::with_capacity(names_at + names_len);
+    let mut size = index_at + 8 * map.index.len() + 4 * n;
+    if keeps_names {
+        size += 4 * (n + 1) + names_len;
+    }
+    let mut buf = Vec::with_capacity(size);
     let presence = symbols
         .iter()
         .fold(0, |bits, &s| bits | crate::eval::presence_bit(s));
     buf.extend_from_slice(&u64::to_le_bytes(presence));
-    for count in [n, map.direct().len(), map.index.len(), 0] {
+    let counts = [
+        n,
+        map.direct().len(),
+        map.index.len(),
+        names_len,
+        usize::from(keeps_names),
+        0,
+    ];
+    for count in counts {
         buf.extend_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
     }
     buf.extend_from_slice(map.direct());
@@ -82,19 +99,22 @@ fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> O
     for slot in &map.index {
         buf.extend_from_slice(&slot.to_le_bytes());
     }
-    let mut at = 0usize;
-    for name in names.clone() {
-        buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
-        at += name.len();
-    }
-    buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
     for &symbol in symbols {
         buf.extend_from_slice(&symbol.to_le_bytes());
     }
-    for name in names {
-        buf.extend_from_slice(name.as_bytes());
+    if keeps_names {
+        let mut at = 0usize;
+        for name in names.clone() {
+            buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
+            at += name.len();
+        }
+        buf.extend_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
+        for name in names {
+            buf.extend_from_slice(name.as_bytes());
+        }
     }
     u32::try_from(buf.len()).ok()?;
+    debug_assert_eq!(buf.len(), size);
     Some(buf.into_boxed_slice())
 }
 
@@ -105,7 +125,8 @@ fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> O
 pub(crate) struct Shape<'a>(&'a [u8]);
 
 impl<'a> Shape<'a> {
-    /// Header field `k` (0: attributes, 1: direct-map bytes, 2: index slots).
+    /// Header field `k` (0: attributes, 1: direct-map bytes, 2: index
+    /// slots, 3: the names' bytes, 4: whether the shape keeps its names).
     #[inline(always)]
     fn count(self, k: usize) -> usize {
         u32_at(self.0, 8 + 4 * k).unwrap_or(0) as usize
@@ -129,18 +150,28 @@ impl<'a> Shape<'a> {
         (HEADER + self.count(1)).next_multiple_of(8)
     }
 
-    fn starts_at(self) -> usize {
+    /// Where the names' symbols start, after the index.
+    fn symbols_at(self) -> usize {
         self.index_at() + 8 * self.count(2)
     }
 
-    /// Where the names' symbols start, after the `len + 1` starts.
-    fn symbols_at(self) -> usize {
+    /// Where the names' starts are (a shape that keeps its names), after
+    /// the symbols.
+    fn starts_at(self) -> usize {
+        self.symbols_at() + 4 * self.len()
+    }
+
+    /// Where the names are (a shape that keeps its names), after the
+    /// `len + 1` starts.
+    fn names_at(self) -> usize {
         self.starts_at() + 4 * (self.len() + 1)
     }
 
-    /// Where the names start, after the symbols.
-    fn names_at(self) -> usize {
-        self.symbols_at() + 4 * self.len()
+    /// Whether the shape keeps its names (some name has no symbol), or
+    /// the symbol table has them all.
+    #[inline]
+    pub(crate) fn keeps_names(self) -> bool {
+        self.count(4) != 0
     }
 
     /// Where the `i`-th name starts in the names (the end of the last for
@@ -153,27 +184,25 @@ impl<'a> Shape<'a> {
         u32_at(self.0, self.starts_at() + 4 * i).map(|s| s as usize)
     }
 
-    /// The `i`-th name's bytes (empty past the end).
-    #[inline]
-    pub(crate) fn name_bytes(self, i: usize) -> &'a [u8] {
-        let names = self.0.get(self.names_at()..).unwrap_or(&[]);
-        match (self.start(i), self.start(i + 1)) {
-            (Some(start), Some(end)) => names.get(start..end),
-            _ => None,
-        }
-        .unwrap_or(&[])
-    }
-
-    /// The `i`-th name (empty past the end). Names were `str`s cut at
-    /// their own ends, so the check never fails.
+    /// The `i`-th name (empty past the end): the shape's own, or the
+    /// symbol table's. The shape's were `str`s cut at their own ends, so
+    /// the check never fails.
     #[inline]
     pub(crate) fn name(self, i: usize) -> &'a str {
-        std::str::from_utf8(self.name_bytes(i)).unwrap_or("")
+        if !self.keeps_names() {
+            return symbols::name(self.symbol(i)).unwrap_or("");
+        }
+        let names = self.0.get(self.names_at()..).unwrap_or(&[]);
+        let bytes = match (self.start(i), self.start(i + 1)) {
+            (Some(start), Some(end)) => names.get(start..end),
+            _ => None,
+        };
+        std::str::from_utf8(bytes.unwrap_or(&[])).unwrap_or("")
     }
 
     /// The names' bytes, all together.
     pub(crate) fn names_len(self) -> usize {
-        self.0.len().saturating_sub(self.names_at())
+        self.count(3)
     }
 
     /// The symbol of the `i`-th name ([`NO_SYMBOL`] past the end).
@@ -426,6 +455,28 @@ mod tests {
         }
         assert!(far >= 45, "positions 254.. are far ({far})");
         assert_eq!(s.position_in_index(intern("shape_t_not_there")), None);
+    }
+
+    #[test]
+    fn a_shape_whose_names_have_symbols_leaves_them_to_the_table() {
+        let names = ["shape_t_lean_a", "shape_t_lean_b"];
+        let symbols: Vec<u32> = names.iter().map(|n| intern(n)).collect();
+        let lean = build(&symbols, names.iter().copied()).expect("small");
+        let s = Shape(&lean);
+        assert!(!s.keeps_names());
+        assert_eq!((s.name(0), s.name(1), s.name(2)), (names[0], names[1], ""));
+        assert_eq!(s.names_len(), 28);
+        // The same names with one that has no symbol: the shape keeps them
+        // all, and is larger by their starts and bytes.
+        let mut with_none = symbols.clone();
+        with_none.push(NO_SYMBOL);
+        let all = ["shape_t_lean_a", "shape_t_lean_b", "shape_t_lean_c"];
+        let kept = build(&with_none, all.iter().copied()).expect("small");
+        let k = Shape(&kept);
+        assert!(k.keeps_names());
+        assert_eq!((k.name(0), k.name(2)), (all[0], all[2]));
+        assert_eq!(k.names_len(), 42);
+        assert!(kept.len() >= lean.len() + 4 + 4 * 4 + 42);
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! or never gets one, a context and a ruleset always agree on it.
 //!
 //! Each thread keeps a cache of the names it has interned, so building
-//! contexts on many threads does not contend on the shared table.
+//! contexts on many threads does not contend on the shared table. The
+//! table also answers the other way, symbol → name ([`name`]), so a
+//! context whose names all have symbols need not keep its names itself
+//! (`context::shape`).
 
 use std::cell::RefCell;
 use std::sync::{OnceLock, RwLock};
@@ -22,10 +25,38 @@ use ahash::AHashMap;
 /// The symbol of a name the table had no room for.
 pub(crate) const NO_SYMBOL: u32 = u32::MAX;
 
-/// The shared table: name → symbol, symbols `0..len` in order of arrival.
-fn table() -> &'static RwLock<AHashMap<Box<str>, u32>> {
-    static TABLE: OnceLock<RwLock<AHashMap<Box<str>, u32>>> = OnceLock::new();
+/// The shared table: name → symbol, symbols `0..len` in order of
+/// arrival, and back. Names are kept for the life of the process (at most
+/// [`MAX_ATTRIBUTE_SYMBOLS`](crate::limits::MAX_ATTRIBUTE_SYMBOLS) of
+/// them), so both directions lend `'static` names.
+#[derive(Default)]
+struct Table {
+    symbols: AHashMap<&'static str, u32>,
+    names: Vec<&'static str>,
+}
+
+fn table() -> &'static RwLock<Table> {
+    static TABLE: OnceLock<RwLock<Table>> = OnceLock::new();
     TABLE.get_or_init(Default::default)
+}
+
+/// The name whose symbol is `symbol` (`None` for a symbol no name has).
+pub(crate) fn name(symbol: u32) -> Option<&'static str> {
+    let table = table().read().unwrap_or_else(|e| e.into_inner());
+    table.names.get(symbol as usize).copied()
+}
+
+/// The symbol of `name` if it has one, without giving it one.
+pub(crate) fn find(name: &str) -> Option<u32> {
+    let cached = LOCAL
+        .try_with(|local| local.try_borrow().ok().and_then(|m| m.get(name).copied()))
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let table = table().read().unwrap_or_else(|e| e.into_inner());
+    table.symbols.get(name).copied()
 }
 
 thread_local! {
@@ -58,23 +89,26 @@ fn intern_shared(name: &str) -> u32 {
     // a way that matters (an insert either happened or not), so a poisoned
     // lock is used as it is.
     {
-        let map = table().read().unwrap_or_else(|e| e.into_inner());
-        if let Some(&symbol) = map.get(name) {
+        let table = table().read().unwrap_or_else(|e| e.into_inner());
+        if let Some(&symbol) = table.symbols.get(name) {
             return symbol;
         }
-        if map.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+        if table.names.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
             return NO_SYMBOL;
         }
     }
-    let mut map = table().write().unwrap_or_else(|e| e.into_inner());
-    if let Some(&symbol) = map.get(name) {
+    let mut table = table().write().unwrap_or_else(|e| e.into_inner());
+    if let Some(&symbol) = table.symbols.get(name) {
         return symbol;
     }
-    if map.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+    if table.names.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
         return NO_SYMBOL;
     }
-    let symbol = map.len() as u32;
-    map.insert(name.into(), symbol);
+    let symbol = table.names.len() as u32;
+    // Kept for the life of the process, within the cap above.
+    let kept: &'static str = Box::leak(Box::<str>::from(name));
+    table.names.push(kept);
+    table.symbols.insert(kept, symbol);
     symbol
 }
 
@@ -103,5 +137,20 @@ mod tests {
             .join()
             .expect("thread");
         assert_eq!(intern("symbols-test-other"), other);
+    }
+
+    #[test]
+    fn a_symbol_names_its_name_and_finding_gives_none() {
+        let s = intern("symbols-test-named");
+        assert_eq!(name(s), Some("symbols-test-named"));
+        assert_eq!(find("symbols-test-named"), Some(s));
+        assert_eq!(name(NO_SYMBOL), None);
+        // Finding a name does not give it a symbol.
+        assert_eq!(find("symbols-test-never-interned"), None);
+        assert_eq!(find("symbols-test-never-interned"), None);
+        let t = std::thread::spawn(|| find("symbols-test-named"))
+            .join()
+            .expect("thread");
+        assert_eq!(t, Some(s));
     }
 }
