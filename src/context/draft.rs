@@ -219,7 +219,9 @@ impl Draft {
                 return Err(ContextError::KeyNotString);
             }
         }
-        let at = self.find(name);
+        // One search: where the entry is, or where it goes.
+        let found = self.search(name);
+        let at = found.ok();
         if let Some(i) = at {
             let old = self.entries[i].value;
             self.release(old);
@@ -235,13 +237,12 @@ impl Draft {
             return Ok(());
         }
         let slot = self.slot(value)?;
-        match at {
-            Some(i) => self.entries[i].value = slot,
-            None => {
+        match found {
+            Ok(i) => self.entries[i].value = slot,
+            // Nothing was removed since the search (the entry was not
+            // there), so its insertion point still holds.
+            Err(i) => {
                 let name_span = self.push_text(name)?;
-                let i = self.entries.partition_point(|e| {
-                    name_order(span(&self.text, e.name), name) == std::cmp::Ordering::Less
-                });
                 self.entries.insert(
                     i,
                     Entry {
@@ -313,13 +314,11 @@ impl Draft {
         }
     }
 
-    /// The position of attribute `name`.
-    pub(super) fn find(&self, name: &str) -> Option<usize> {
-        self.entries
-            .binary_search_by(|e| {
-                name_order_bytes(span(&self.text, e.name).as_bytes(), name.as_bytes())
-            })
-            .ok()
+    /// The position of attribute `name` (`Ok`), or where it would go (`Err`).
+    fn search(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| {
+            name_order_bytes(span(&self.text, e.name).as_bytes(), name.as_bytes())
+        })
     }
 
     fn push_text(&mut self, s: &str) -> Result<Span32, ContextError> {
