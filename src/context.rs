@@ -760,10 +760,7 @@ impl Context {
     /// The position of the attribute whose name has symbol `symbol`.
     #[cfg(test)]
     pub(crate) fn position_of_symbol(&self, symbol: u32) -> Option<usize> {
-        match self.direct_entry(symbol) {
-            symbol_map::FAR => self.position_in_index(symbol),
-            d => usize::from(d).checked_sub(1),
-        }
+        self.shape.view().position(symbol)
     }
 
     /// The presence bits of the attributes' symbols (`eval::needs`).
@@ -857,10 +854,7 @@ impl Context {
             // Every name here has a symbol, so a name without one is not
             // here; finding it gives it none.
             let symbol = symbols::find(std::str::from_utf8(name).ok()?)?;
-            return match symbol_map::direct_entry(shape.direct(), symbol) {
-                symbol_map::FAR => shape.position_in_index(symbol),
-                d => usize::from(d).checked_sub(1),
-            };
+            return shape.position(symbol);
         }
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {

@@ -48,15 +48,18 @@ pub(crate) fn name(symbol: u32) -> Option<&'static str> {
 
 /// The symbol of `name` if it has one, without giving it one.
 pub(crate) fn find(name: &str) -> Option<u32> {
-    let cached = LOCAL
+    cached(name).or_else(|| {
+        let table = table().read().unwrap_or_else(|e| e.into_inner());
+        table.symbols.get(name).copied()
+    })
+}
+
+/// The symbol of `name` from this thread's cache, if it is there.
+fn cached(name: &str) -> Option<u32> {
+    LOCAL
         .try_with(|local| local.try_borrow().ok().and_then(|m| m.get(name).copied()))
         .ok()
-        .flatten();
-    if cached.is_some() {
-        return cached;
-    }
-    let table = table().read().unwrap_or_else(|e| e.into_inner());
-    table.symbols.get(name).copied()
+        .flatten()
 }
 
 thread_local! {
@@ -66,11 +69,7 @@ thread_local! {
 
 /// The symbol of `name`, giving it one if it has none and the table has room.
 pub(crate) fn intern(name: &str) -> u32 {
-    let cached = LOCAL
-        .try_with(|local| local.try_borrow().ok().and_then(|m| m.get(name).copied()))
-        .ok()
-        .flatten();
-    if let Some(symbol) = cached {
+    if let Some(symbol) = cached(name) {
         return symbol;
     }
     let symbol = intern_shared(name);
