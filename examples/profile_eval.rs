@@ -70,6 +70,13 @@ fn main() {
         "alone" | "project0" => data::peer_contexts(contexts, 0, 60),
         _ => data::peer_contexts(contexts, 6, 60),
     };
+    let contexts: Vec<_> = match std::env::var("XP")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(k) => (0..k).flat_map(|_| contexts.iter().cloned()).collect(),
+        _ => contexts,
+    };
     let flag = ruleset
         .flag(data::PEER_KEY)
         .or_else(|| ruleset.flag(data::TYPICAL_KEY))

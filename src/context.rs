@@ -110,6 +110,10 @@ impl fmt::Debug for Elements<'_> {
     }
 }
 
+/// Buffers up to this many bytes are warmed by five loads a line apart
+/// at most ([`Context::warm`]).
+const WARM_SPAN: usize = 257;
+
 /// A validated context (see the module documentation for its layout).
 #[derive(Clone, PartialEq, Default)]
 pub struct Context {
@@ -733,21 +737,40 @@ impl Context {
     /// the values, then the text one after the other. Plain loads, no
     /// `unsafe`: each is independent, so the processor issues them all
     /// together. (The shape is shared: most checks find it in cache.)
+    ///
+    /// A buffer of at most [`WARM_SPAN`] bytes is reached by five loads
+    /// at most a line apart (the first four lines' starts, clamped to its
+    /// end, and its last byte): no loop, so warming takes no branch on the
+    /// buffer's length (the lengths of distinct contexts differ, and a
+    /// loop's exit on them mispredicts). Only longer buffers loop over the
+    /// rest.
     #[inline]
     pub(crate) fn warm(&self) {
+        #[inline(always)]
+        fn touch<T: Copy>(buffer: &[T], mut load: impl FnMut(T)) {
+            let line = 64 / std::mem::size_of::<T>();
+            let Some(last) = buffer.len().checked_sub(1) else {
+                return;
+            };
+            for j in 0..4 {
+                if let Some(&x) = buffer.get((j * line).min(last)) {
+                    load(x);
+                }
+            }
+            if let Some(&x) = buffer.get(last) {
+                load(x);
+            }
+            if std::mem::size_of_val(buffer) > WARM_SPAN {
+                buffer
+                    .iter()
+                    .skip(4 * line)
+                    .step_by(line)
+                    .for_each(|&x| load(x));
+            }
+        }
         let mut acc = 0u64;
-        // The values and elements: a word each.
-        let mut i = 0;
-        while let Some(&w) = self.words.get(i) {
-            acc ^= w;
-            i += 8;
-        }
-        let text = self.text.as_bytes();
-        let mut i = 0;
-        while let Some(&b) = text.get(i) {
-            acc ^= u64::from(b);
-            i += 64;
-        }
+        touch(&self.words, |w| acc ^= w);
+        touch(self.text.as_bytes(), |b| acc ^= u64::from(b));
         std::hint::black_box(acc);
     }
 
@@ -787,6 +810,43 @@ impl Context {
     pub(crate) fn str_bytes_at(&self, i: usize) -> Option<&[u8]> {
         let range = self.str_range(self.value_at_position(i)?)?;
         self.text.as_bytes().get(range.range())
+    }
+
+    /// The `i`-th attribute's value when it is a string, with the eight
+    /// bytes of the text from its start as one little-endian word when the
+    /// text has eight bytes there (past the string's end they are whatever
+    /// follows it; only the last strings of a context lack them).
+    #[inline(always)]
+    pub(crate) fn str_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
+        let range = self.str_range(self.value_at_position(i)?)?;
+        let b = self.text.as_bytes().get(range.range())?;
+        Some((b, self.text_word(range.start as usize)))
+    }
+
+    /// The `i`-th attribute's value when it is a string, with the eight
+    /// bytes of the text that end where it ends as one little-endian word
+    /// when the text has eight bytes there (before the string's start they
+    /// are whatever precedes it; only the first strings of a context lack
+    /// them).
+    #[inline(always)]
+    pub(crate) fn str_end_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
+        let range = self.str_range(self.value_at_position(i)?)?;
+        let b = self.text.as_bytes().get(range.range())?;
+        let window = (range.end as usize)
+            .checked_sub(8)
+            .and_then(|start| self.text_word(start));
+        Some((b, window))
+    }
+
+    /// The eight bytes of the text from `start` as one little-endian word,
+    /// when the text has them.
+    #[inline(always)]
+    fn text_word(&self, start: usize) -> Option<u64> {
+        self.text.as_bytes().get(start..start + 8).map(|w| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            u64::from_le_bytes(word)
+        })
     }
 
     /// The `i`-th attribute's value when it is a string.
@@ -994,6 +1054,52 @@ mod tests {
         assert_eq!(c.shape.view().names_len(), 27);
         // Words: 7 attributes' and 6 elements' values; no side table.
         assert_eq!(c.words.len(), 7 + 6);
+    }
+
+    #[test]
+    fn string_windows_are_the_texts_eight_bytes_at_each_end() {
+        let value = json!({
+            "key": "user-1", "a": "xy", "b": "a-longer-value", "c": "", "n": 3,
+        });
+        let c = Context::from_json(&value).expect("valid");
+        let text = c.text.as_bytes();
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        let mut strings = 0;
+        for i in 0..c.len() {
+            let (Some((b, head)), Some((b2, tail))) = (c.str_window_at(i), c.str_end_window_at(i))
+            else {
+                assert!(c.str_bytes_at(i).is_none(), "only strings have windows");
+                continue;
+            };
+            strings += 1;
+            assert_eq!(Some(b), c.str_bytes_at(i));
+            assert_eq!(b, b2);
+            // Where `b` lies in the text (its bytes are a slice of it).
+            let start = b.as_ptr() as usize - text.as_ptr() as usize;
+            let end = start + b.len();
+            assert_eq!(head, text.get(start..start + 8).map(word), "head of {b:?}");
+            let before = end.checked_sub(8).and_then(|s| text.get(s..end));
+            assert_eq!(tail, before.map(word), "tail of {b:?}");
+        }
+        assert_eq!(strings, 4);
+    }
+
+    #[test]
+    fn warming_reads_any_size_of_context() {
+        // No attributes, a few, and buffers longer than the three-load span.
+        let long = "v".repeat(3 * WARM_SPAN);
+        let many: serde_json::Map<String, serde_json::Value> =
+            (0..40).map(|i| (format!("a{i}"), json!(i))).collect();
+        for value in [
+            json!({}),
+            json!({"key": "k"}),
+            json!({"s": long}),
+            json!(many),
+        ] {
+            let c = Context::from_json(&value).expect("valid");
+            c.warm();
+            assert_eq!(Context::from_json(&value).expect("valid"), c);
+        }
     }
 
     #[test]

@@ -670,16 +670,18 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 Some(b) => self.str_in_short(blob, range, Some(at), b) != op.negate,
                 None => self.general(op, at),
             },
-            Test::StrInHashed(range, hash) => match context.str_bytes_at(at) {
-                Some(b) => self.str_in_hashed(blob, range, hash, b) != op.negate,
+            Test::StrInHashed(hash) => match context.str_window_at(at) {
+                Some((b, window)) => {
+                    self.str_in_hashed(blob, hash, b, ops::key8_in(b, window)) != op.negate
+                }
                 None => self.general(op, at),
             },
-            Test::StartsWith(needle) => match context.str_bytes_at(at) {
-                Some(b) => starts_with(blob, needle, b) != op.negate,
+            Test::StartsWith(needle) => match context.str_window_at(at) {
+                Some((b, window)) => starts_with_in(blob, needle, b, window) != op.negate,
                 None => self.general(op, at),
             },
-            Test::EndsWith(needle) => match context.str_bytes_at(at) {
-                Some(b) => ends_with(blob, needle, b) != op.negate,
+            Test::EndsWith(needle) => match context.str_end_window_at(at) {
+                Some((b, window)) => ends_with_in(blob, needle, b, window) != op.negate,
                 None => self.general(op, at),
             },
             Test::Num(rel, lit) => match context.num_at(at) {
@@ -753,15 +755,14 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
-    /// `in` a hashed short list: one probe, one needle compared.
+    /// `in` a hashed short list: one probe, one needle compared; `key` is
+    /// `b`'s [`ops::key8`].
     #[inline(always)]
-    fn str_in_hashed(&self, blob: &[u8], range: Range32, hash: ops::ListHash, b: &[u8]) -> bool {
-        let key = ops::key8(b);
+    fn str_in_hashed(&self, blob: &[u8], hash: ops::ListHash, b: &[u8], key: u64) -> bool {
         let lowered = &self.rules.derived().lowered;
-        match lowered.hashed(range, hash, hash.slot(key, b.len())) {
-            Some(needle) => needle.matches(blob, b, key),
-            None => false,
-        }
+        lowered
+            .hashed(hash, hash.slot(key, b.len()))
+            .matches(blob, b, key)
     }
 
     /// A semver compare of `s` (attribute `attr`'s value when `at` is its
@@ -796,7 +797,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         Some(match *test {
             Test::StrEq(needle) => self.str_eq(blob, needle, at, b),
             Test::StrInShort(range) => self.str_in_short(blob, range, at, b),
-            Test::StrInHashed(range, hash) => self.str_in_hashed(blob, range, hash, b),
+            Test::StrInHashed(hash) => self.str_in_hashed(blob, hash, b, ops::key8(b)),
             Test::StartsWith(needle) => starts_with(blob, needle, b),
             Test::EndsWith(needle) => ends_with(blob, needle, b),
             _ => return None,
@@ -1066,6 +1067,43 @@ fn ends_with(blob: &[u8], needle: ops::Needle, b: &[u8]) -> bool {
     b.len() >= suffix.len() && same_bytes(&b[b.len() - suffix.len()..], suffix)
 }
 
+/// [`starts_with`] of a context's string `b`, given the eight bytes of
+/// its text from `b`'s start (`Context::str_window_at`): the length and the
+/// first eight bytes are compared together, with one branch on both (which
+/// one fails is data, and a branch on it alone mispredicts); only a prefix
+/// longer than eight bytes then compares the rest.
+#[inline(always)]
+fn starts_with_in(blob: &[u8], needle: ops::Needle, b: &[u8], window: Option<u64>) -> bool {
+    let Some(window) = window else {
+        return starts_with(blob, needle, b);
+    };
+    let prefix = needle.bytes(blob);
+    let n = prefix.len();
+    let head = ops::key8_in(prefix, Some(window));
+    (b.len() >= n) & (head == needle.key)
+        && (n <= 8
+            || matches!((b.get(8..n), prefix.get(8..)), (Some(x), Some(y)) if same_bytes(x, y)))
+}
+
+/// [`ends_with`] of a context's string `b`, given the eight bytes of its
+/// text that end where `b` ends (`Context::str_end_window_at`): as
+/// [`starts_with_in`], from the end.
+#[inline(always)]
+fn ends_with_in(blob: &[u8], needle: ops::Needle, b: &[u8], window: Option<u64>) -> bool {
+    let Some(window) = window else {
+        return ends_with(blob, needle, b);
+    };
+    let suffix = needle.bytes(blob);
+    let n = suffix.len();
+    let k = n.min(8);
+    // The last `k` bytes of the window and of the suffix, as `key8` words.
+    let tail = window.checked_shr(8 * (8 - k) as u32).unwrap_or(0);
+    let want = ops::key8(suffix.get(n - k..).unwrap_or_default());
+    (b.len() >= n) & (tail == want)
+        && (n <= 8
+            || matches!((b.get(b.len() - n..b.len() - 8), suffix.get(..n - 8)), (Some(x), Some(y)) if same_bytes(x, y)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::arm_for;
@@ -1073,6 +1111,49 @@ mod tests {
     use crate::compile::tables::Arm;
     use crate::context::Context;
     use crate::detail::{ErrorCode, Reason};
+
+    #[test]
+    fn windowed_prefix_and_suffix_tests_agree_with_the_plain_ones() {
+        // Needles of every length up to 12 at the start of a blob; texts
+        // cut from a longer text so the windows hold neighbouring bytes.
+        let blob: &[u8] = b"xyz-corp.comxyz";
+        let text: &[u8] = b"AAxyz-corp.comxyzBBxyz";
+        let word = |at: Option<&[u8]>| {
+            at.map(|w| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(w);
+                u64::from_le_bytes(word)
+            })
+        };
+        for (start, len) in
+            (0..blob.len()).flat_map(|s| (0..=12.min(blob.len() - s)).map(move |l| (s, l)))
+        {
+            let bytes = &blob[start..start + len];
+            let needle = super::ops::Needle {
+                id: 0,
+                start: start as u32,
+                len: len as u32,
+                key: super::ops::key8(bytes),
+            };
+            for a in 0..text.len() {
+                for b in a..=text.len() {
+                    let s = &text[a..b];
+                    let head = word(text.get(a..a + 8));
+                    let tail = word(b.checked_sub(8).and_then(|t| text.get(t..b)));
+                    assert_eq!(
+                        super::starts_with_in(blob, needle, s, head),
+                        s.starts_with(bytes),
+                        "{s:?} starts_with {bytes:?}"
+                    );
+                    assert_eq!(
+                        super::ends_with_in(blob, needle, s, tail),
+                        s.ends_with(bytes),
+                        "{s:?} ends_with {bytes:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_bucket_falls_in_the_first_arm_ending_past_it() {

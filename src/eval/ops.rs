@@ -34,11 +34,13 @@ pub(crate) struct Needle {
     pub(crate) key: u64,
 }
 
-/// The first eight bytes of `s` as one word, built so that two texts of the
-/// same length at most eight bytes long are equal exactly when their words
-/// are (longer texts also need their remaining bytes compared). No branch on
-/// the content and no call to `memcpy`: overlapping loads for 4–8 bytes,
-/// three byte loads below four.
+/// The first eight bytes of `s` (all of it when shorter) as one little-endian
+/// word, zero-extended: two texts of the same length at most eight bytes long
+/// are equal exactly when their words are (longer texts also need their
+/// remaining bytes compared). No branch on the content and no call to
+/// `memcpy`: overlapping loads for 4–8 bytes, three byte loads below four.
+/// A context's string has the word read from its text in one load
+/// ([`key8_in`]).
 #[inline(always)]
 pub(crate) fn key8(s: &[u8]) -> u64 {
     let n = s.len();
@@ -51,20 +53,53 @@ pub(crate) fn key8(s: &[u8]) -> u64 {
         let mut hi = [0u8; 4];
         lo.copy_from_slice(&s[..4]);
         hi.copy_from_slice(&s[n - 4..]);
-        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32
+        // The overlap of the two loads holds the same bytes in both.
+        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << (8 * (n - 4))
     } else if n > 0 {
-        u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16
+        u64::from(s[0])
+            | u64::from(s[n / 2]) << (8 * (n / 2))
+            | u64::from(s[n - 1]) << (8 * (n - 1))
     } else {
         0
     }
 }
 
+/// [`key8`] of `s`, given `window`: the eight bytes of the text `s` lies in
+/// from `s`'s start, when that text has eight bytes there
+/// (`Context::str_window_at`). Then it is the window masked to `s`'s
+/// length: no branch on the length, which for distinct contexts is data (a
+/// branch on it mispredicts).
+#[inline(always)]
+pub(crate) fn key8_in(s: &[u8], window: Option<u64>) -> u64 {
+    match window {
+        Some(w) => w & prefix_mask(s.len()),
+        None => key8(s),
+    }
+}
+
+/// A mask of the low `min(n, 8)` bytes of a word.
+#[inline(always)]
+fn prefix_mask(n: usize) -> u64 {
+    let missing = 8 - n.min(8) as u32;
+    u64::MAX.checked_shr(8 * missing).unwrap_or(0)
+}
+
 impl Needle {
-    /// Whether `text` (whose [`key8`] is `key`) equals this needle.
+    /// The needle of an empty slot ([`ListHash`]): no text is this long,
+    /// so it matches nothing.
+    pub(crate) const NEVER: Needle = Needle {
+        id: u32::MAX,
+        start: 0,
+        len: u32::MAX,
+        key: 0,
+    };
+
+    /// Whether `text` (whose [`key8`] is `key`) equals this needle. Length
+    /// and word are compared together (`&`, one branch on both): most texts
+    /// differ from the needle in either, and which one is data.
     #[inline(always)]
     pub(crate) fn matches(&self, blob: &[u8], text: &[u8], key: u64) -> bool {
-        text.len() == self.len as usize
-            && key == self.key
+        (text.len() == self.len as usize) & (key == self.key)
             && (text.len() <= 8 || self.tail_matches(blob, text))
     }
 
@@ -115,9 +150,9 @@ pub(crate) enum Test {
     StrEq(Needle),
     /// String in a short list: a range of `Lowered::needles`, scanned.
     StrInShort(Range32),
-    /// String in a short list (a range of `Lowered::needles`) found by one
-    /// probe of its perfect hash.
-    StrInHashed(Range32, ListHash),
+    /// String in a short list, found by one probe of its perfect hash
+    /// (whose slots hold the list's needles).
+    StrInHashed(ListHash),
     /// String in a long sorted list: a range of `Ruleset::str_sets`.
     StrInLong(Range32),
     /// Number compares.
@@ -147,8 +182,11 @@ pub(crate) enum Test {
 
 /// A perfect hash of a short `in` list's needles: needle `i` of the list is
 /// in slot [`ListHash::slot`] of its [`key8`] and length, which holds
-/// `i + 1`; no two needles share a slot, and empty slots hold 0. So a text
-/// is in the list exactly when the needle its slot names matches it.
+/// needle `i` itself; no two needles share a slot, and empty slots hold
+/// [`Needle::NEVER`]. So a text is in the list exactly when the needle in
+/// its slot matches it: one probe and one compare, and no branch on
+/// whether the slot is empty (which of a list's slots distinct texts land
+/// in is data, and a branch on it mispredicts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ListHash {
     /// The odd multiplier that separates the list's needles.
@@ -174,7 +212,7 @@ impl ListHash {
     /// A perfect hash of `needles`, its slots appended to `slots`; `None`
     /// when no multiplier tried separates them (needles longer than eight
     /// bytes that share their first eight and their length never are).
-    fn build(needles: &[Needle], slots: &mut Vec<u8>) -> Option<ListHash> {
+    fn build(needles: &[Needle], slots: &mut Vec<Needle>) -> Option<ListHash> {
         if needles.len() < HASHED_LIST || needles.len() >= usize::from(u8::MAX) {
             return None;
         }
@@ -184,7 +222,7 @@ impl ListHash {
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         for bits in base..=base + 1 {
             let size = 1usize << bits;
-            let mut table = vec![0u8; size];
+            let mut table = vec![Needle::NEVER; size];
             for _ in 0..64 {
                 // splitmix64: a fixed sequence, so lowering is deterministic.
                 seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -196,11 +234,11 @@ impl ListHash {
                     shift: 64 - bits,
                     slots: slots.len() as u32,
                 };
-                table.iter_mut().for_each(|t| *t = 0);
-                let separated = needles.iter().enumerate().all(|(i, n)| {
+                table.iter_mut().for_each(|t| *t = Needle::NEVER);
+                let separated = needles.iter().all(|n| {
                     let t = &mut table[hash.slot(n.key, n.len as usize)];
-                    let free = *t == 0;
-                    *t = i as u8 + 1;
+                    let free = *t == Needle::NEVER;
+                    *t = *n;
                     free
                 });
                 if separated {
@@ -265,8 +303,8 @@ pub(crate) struct Lowered {
     pub(crate) ops: Vec<Op>,
     /// Items of short `in` lists.
     pub(crate) needles: Vec<Needle>,
-    /// The slots of the hashed short lists ([`ListHash`]).
-    pub(crate) slots: Vec<u8>,
+    /// The slots of the hashed short lists ([`ListHash`]): a needle each.
+    pub(crate) slots: Vec<Needle>,
     /// For each flag, how its targets are tested.
     pub(crate) targets: Vec<Targets>,
     /// Keys of short target lists (needles into the key table's blob), with
@@ -299,15 +337,13 @@ impl Lowered {
         trusted(self.needles.get(range.range()))
     }
 
-    /// The needle of hashed list `range` in slot `slot` of `hash`, if any.
+    /// The needle in slot `slot` of a hashed list ([`Needle::NEVER`] when
+    /// the slot is empty).
     #[inline(always)]
-    pub(crate) fn hashed(&self, range: Range32, hash: ListHash, slot: usize) -> Option<&Needle> {
+    pub(crate) fn hashed(&self, hash: ListHash, slot: usize) -> &Needle {
         // The slot is below the list's slot count by construction (the
-        // hash's shift leaves that many values), and a slot holds 0 or
-        // 1 + an index into the list.
-        let at = *trusted(self.slots.get(hash.slots as usize + slot));
-        let i = usize::from(at).checked_sub(1)?;
-        self.needles(range).get(i)
+        // hash's shift leaves that many values).
+        trusted(self.slots.get(hash.slots as usize + slot))
     }
 
     /// The substring searcher of a `contains` op.
@@ -459,7 +495,11 @@ fn lower_one(rules: &Ruleset, instr: &Instr, out: &mut Lowered) -> Op {
                         };
                         let items = &out.needles[start as usize..];
                         match ListHash::build(items, &mut out.slots) {
-                            Some(hash) => Test::StrInHashed(range, hash),
+                            Some(hash) => {
+                                // The slots hold the needles themselves.
+                                out.needles.truncate(start as usize);
+                                Test::StrInHashed(hash)
+                            }
                             None => Test::StrInShort(range),
                         }
                     }
@@ -558,19 +598,12 @@ mod tests {
             let (blob, needles) = needles_of(&refs);
             let hash = ListHash::build(&needles, &mut slots).expect("separable");
             let lowered = Lowered {
-                needles: needles.clone(),
                 slots: slots.clone(),
                 ..Lowered::default()
             };
-            let range = Range32 {
-                start: 0,
-                len: n as u32,
-            };
             let lookup = |t: &[u8]| {
                 let slot = hash.slot(key8(t), t.len());
-                lowered
-                    .hashed(range, hash, slot)
-                    .is_some_and(|needle| needle.matches_text(&blob, t))
+                lowered.hashed(hash, slot).matches_text(&blob, t)
             };
             for item in &items {
                 assert!(lookup(item.as_bytes()), "{item} in a list of {n}");
@@ -614,5 +647,31 @@ mod tests {
         assert!(short.matches(blob, b"IS", key8(b"IS")));
         assert!(!short.matches(blob, b"IT", key8(b"IT")));
         assert_eq!(short.bytes(blob), b"IS");
+        // An empty slot's needle matches nothing, not even the empty text.
+        assert!(!Needle::NEVER.matches(blob, b"", key8(b"")));
+    }
+
+    #[test]
+    fn key8_is_the_zero_extended_prefix_with_or_without_a_window() {
+        let text = b"abcdefghijklmnop";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let s = &text[start..end];
+                let mut want = [0u8; 8];
+                let n = s.len().min(8);
+                want[..n].copy_from_slice(&s[..n]);
+                let want = u64::from_le_bytes(want);
+                assert_eq!(key8(s), want, "key8 of {s:?}");
+                // The window: the text's eight bytes from `start`, whatever
+                // follows `s` in it.
+                let window = text.get(start..start + 8).map(|w| {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(w);
+                    u64::from_le_bytes(word)
+                });
+                assert_eq!(key8_in(s, window), want, "key8_in of {s:?}");
+                assert_eq!(key8_in(s, None), want);
+            }
+        }
     }
 }
