@@ -813,36 +813,56 @@ impl Context {
     }
 
     /// The `i`-th attribute's value when it is a string, with the eight
-    /// bytes of the text from its start as one little-endian word when the
-    /// text has eight bytes there (past the string's end they are whatever
-    /// follows it; only the last strings of a context lack them).
+    /// bytes of the text from its start as one little-endian word (past the
+    /// string's end they are whatever follows it, zeros past the text's
+    /// end); `None` for the word only when the whole text is shorter than
+    /// eight bytes.
     #[inline(always)]
     pub(crate) fn str_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
         let range = self.str_range(self.value_at_position(i)?)?;
         let b = self.text.as_bytes().get(range.range())?;
-        Some((b, self.text_word(range.start as usize)))
+        Some((b, self.text_word_from(range.start as usize)))
     }
 
     /// The `i`-th attribute's value when it is a string, with the eight
     /// bytes of the text that end where it ends as one little-endian word
-    /// when the text has eight bytes there (before the string's start they
-    /// are whatever precedes it; only the first strings of a context lack
-    /// them).
+    /// (before the string's start they are whatever precedes it, zeros
+    /// before the text's start); `None` for the word only when the whole
+    /// text is shorter than eight bytes.
     #[inline(always)]
     pub(crate) fn str_end_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
         let range = self.str_range(self.value_at_position(i)?)?;
         let b = self.text.as_bytes().get(range.range())?;
-        let window = (range.end as usize)
-            .checked_sub(8)
-            .and_then(|start| self.text_word(start));
-        Some((b, window))
+        Some((b, self.text_word_to(range.end as usize)))
     }
 
-    /// The eight bytes of the text from `start` as one little-endian word,
-    /// when the text has them.
+    /// The eight bytes of the text from `start` (up to its length) as one
+    /// little-endian word, zeros past the text's end. Read where the text
+    /// has eight bytes, at `start` or before it, and shifted: no branch on
+    /// where the string lies (which is data).
     #[inline(always)]
-    fn text_word(&self, start: usize) -> Option<u64> {
-        self.text.as_bytes().get(start..start + 8).map(|w| {
+    fn text_word_from(&self, start: usize) -> Option<u64> {
+        let at = start.min(self.text.len().checked_sub(8)?);
+        let word = self.text_word(at)?;
+        Some(word.checked_shr(8 * (start - at) as u32).unwrap_or(0))
+    }
+
+    /// The eight bytes of the text that end at `end` as one little-endian
+    /// word (byte `end - 1` the top one), zeros before the text's start;
+    /// as [`Context::text_word_from`].
+    #[inline(always)]
+    fn text_word_to(&self, end: usize) -> Option<u64> {
+        let at = end.saturating_sub(8).min(self.text.len().checked_sub(8)?);
+        let word = self.text_word(at)?;
+        // The word holds bytes at..at + 8; `end - 1` goes to the top.
+        let short = (at + 8).saturating_sub(end) as u32;
+        Some(word.checked_shl(8 * short).unwrap_or(0))
+    }
+
+    /// The eight bytes of the text at `at` as one little-endian word.
+    #[inline(always)]
+    fn text_word(&self, at: usize) -> Option<u64> {
+        self.text.as_bytes().get(at..at + 8).map(|w| {
             let mut word = [0u8; 8];
             word.copy_from_slice(w);
             u64::from_le_bytes(word)
@@ -1077,11 +1097,22 @@ mod tests {
             // Where `b` lies in the text (its bytes are a slice of it).
             let start = b.as_ptr() as usize - text.as_ptr() as usize;
             let end = start + b.len();
-            assert_eq!(head, text.get(start..start + 8).map(word), "head of {b:?}");
-            let before = end.checked_sub(8).and_then(|s| text.get(s..end));
-            assert_eq!(tail, before.map(word), "tail of {b:?}");
+            // The text with eight zeros either side: a window is eight of
+            // its bytes, whatever the string's place.
+            let mut padded = vec![0u8; 8];
+            padded.extend_from_slice(text);
+            padded.extend_from_slice(&[0; 8]);
+            let short = text.len() < 8;
+            let head_bytes = &padded[start + 8..start + 16];
+            assert_eq!(head, (!short).then(|| word(head_bytes)), "head of {b:?}");
+            let tail_bytes = &padded[end..end + 8];
+            assert_eq!(tail, (!short).then(|| word(tail_bytes)), "tail of {b:?}");
         }
         assert_eq!(strings, 4);
+        // A text shorter than eight bytes has no windows.
+        let tiny = Context::from_json(&json!({"a": "xy"})).expect("valid");
+        assert_eq!(tiny.str_window_at(0), Some((&b"xy"[..], None)));
+        assert_eq!(tiny.str_end_window_at(0), Some((&b"xy"[..], None)));
     }
 
     #[test]

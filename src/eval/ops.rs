@@ -95,12 +95,13 @@ impl Needle {
     };
 
     /// Whether `text` (whose [`key8`] is `key`) equals this needle. Length
-    /// and word are compared together (`&`, one branch on both): most texts
-    /// differ from the needle in either, and which one is data.
+    /// and word are compared together, as one word that is zero when both
+    /// agree (one branch on both; two compares become two branches): most
+    /// texts differ from the needle in either, and which one is data.
     #[inline(always)]
     pub(crate) fn matches(&self, blob: &[u8], text: &[u8], key: u64) -> bool {
-        (text.len() == self.len as usize) & (key == self.key)
-            && (text.len() <= 8 || self.tail_matches(blob, text))
+        let differ = (text.len() as u64 ^ u64::from(self.len)) | (key ^ self.key);
+        differ == 0 && (text.len() <= 8 || self.tail_matches(blob, text))
     }
 
     /// Whether `text` equals this needle, computing its [`key8`] only when
