@@ -110,6 +110,10 @@ impl fmt::Debug for Elements<'_> {
     }
 }
 
+/// A string value's bytes, and its text's eight bytes from its start and
+/// to its end ([`Context::str_windows_at`]).
+pub(crate) type StrWindows<'a> = (&'a [u8], Option<(u64, u64)>);
+
 /// Buffers up to this many bytes are warmed by five loads a line apart
 /// at most ([`Context::warm`]).
 const WARM_SPAN: usize = 257;
@@ -836,6 +840,16 @@ impl Context {
         Some((b, self.text_word_to(range.end as usize)))
     }
 
+    /// [`Context::str_window_at`] and [`Context::str_end_window_at`] in one.
+    #[inline(always)]
+    pub(crate) fn str_windows_at(&self, i: usize) -> Option<StrWindows<'_>> {
+        let range = self.str_range(self.value_at_position(i)?)?;
+        let b = self.text.as_bytes().get(range.range())?;
+        let head = self.text_word_from(range.start as usize);
+        let end = self.text_word_to(range.end as usize);
+        Some((b, head.zip(end)))
+    }
+
     /// The eight bytes of the text from `start` (up to its length) as one
     /// little-endian word, zeros past the text's end. Read where the text
     /// has eight bytes, at `start` or before it, and shifted: no branch on
@@ -1093,6 +1107,7 @@ mod tests {
             };
             strings += 1;
             assert_eq!(Some(b), c.str_bytes_at(i));
+            assert_eq!(c.str_windows_at(i), Some((b, head.zip(tail))));
             assert_eq!(b, b2);
             // Where `b` lies in the text (its bytes are a slice of it).
             let start = b.as_ptr() as usize - text.as_ptr() as usize;

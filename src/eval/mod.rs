@@ -670,9 +670,11 @@ impl<'r, 'c> Prepared<'r, 'c> {
                 Some(b) => self.str_in_short(blob, range, Some(at), b) != op.negate,
                 None => self.general(op, at),
             },
-            Test::StrInHashed(hash) => match context.str_window_at(at) {
-                Some((b, window)) => {
-                    self.str_in_hashed(blob, hash, b, ops::key8_in(b, window)) != op.negate
+            Test::StrInHashed(hash) => match context.str_windows_at(at) {
+                Some((b, windows)) => {
+                    let key = ops::key8_in(b, windows.map(|(head, _)| head));
+                    let end = windows.map(|(_, end)| end);
+                    self.str_in_hashed(blob, hash, b, key, end) != op.negate
                 }
                 None => self.general(op, at),
             },
@@ -756,13 +758,21 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// `in` a hashed short list: one probe, one needle compared; `key` is
-    /// `b`'s [`ops::key8`].
+    /// `b`'s [`ops::key8`], `end` the window that ends where `b` ends
+    /// (`ops::Hashed::matches_in`).
     #[inline(always)]
-    fn str_in_hashed(&self, blob: &[u8], hash: ops::ListHash, b: &[u8], key: u64) -> bool {
+    fn str_in_hashed(
+        &self,
+        blob: &[u8],
+        hash: ops::ListHash,
+        b: &[u8],
+        key: u64,
+        end: Option<u64>,
+    ) -> bool {
         let lowered = &self.rules.derived().lowered;
         lowered
             .hashed(hash, hash.slot(key, b.len()))
-            .matches(blob, b, key)
+            .matches_in(blob, b, key, end)
     }
 
     /// A semver compare of `s` (attribute `attr`'s value when `at` is its
@@ -797,7 +807,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
         Some(match *test {
             Test::StrEq(needle) => self.str_eq(blob, needle, at, b),
             Test::StrInShort(range) => self.str_in_short(blob, range, at, b),
-            Test::StrInHashed(hash) => self.str_in_hashed(blob, hash, b, ops::key8(b)),
+            Test::StrInHashed(hash) => self.str_in_hashed(blob, hash, b, ops::key8(b), None),
             Test::StartsWith(needle) => starts_with(blob, needle, b),
             Test::EndsWith(needle) => ends_with(blob, needle, b),
             _ => return None,

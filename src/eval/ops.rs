@@ -133,6 +133,69 @@ impl Needle {
     }
 }
 
+/// A needle in a slot of a hashed list ([`ListHash`]), with its last
+/// bytes as one word ([`tail8`]): a text of at most sixteen bytes is
+/// compared with it in three words and one branch, whatever its length
+/// (lengths differ from context to context, and a branch on them
+/// mispredicts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hashed {
+    /// The needle.
+    pub(crate) needle: Needle,
+    /// [`tail8`] of its bytes.
+    tail: u64,
+}
+
+impl Hashed {
+    /// An empty slot: matches nothing.
+    pub(crate) const NEVER: Hashed = Hashed {
+        needle: Needle::NEVER,
+        tail: 0,
+    };
+
+    /// `needle` in a slot.
+    fn of(blob: &[u8], needle: Needle) -> Hashed {
+        Hashed {
+            needle,
+            tail: tail8(needle.bytes(blob)),
+        }
+    }
+
+    /// Whether `text` (whose [`key8`] is `key`) equals the needle, given
+    /// `end`: the eight bytes of the text `text` lies in that end where it
+    /// ends (`Context::str_end_window_at`), when there are eight.
+    #[inline(always)]
+    pub(crate) fn matches_in(&self, blob: &[u8], text: &[u8], key: u64, end: Option<u64>) -> bool {
+        match end {
+            Some(window) if text.len() <= 16 => {
+                // First and last eight bytes cover a text of sixteen.
+                let tail = window & top_mask(text.len());
+                let differ = (text.len() as u64 ^ u64::from(self.needle.len))
+                    | (key ^ self.needle.key)
+                    | (tail ^ self.tail);
+                differ == 0
+            }
+            _ => self.needle.matches(blob, text, key),
+        }
+    }
+}
+
+/// The last eight bytes of `s` (all of it when shorter) as one little-endian
+/// word with `s`'s last byte on top, zeros below a shorter `s`.
+pub(crate) fn tail8(s: &[u8]) -> u64 {
+    match s.len().checked_sub(8) {
+        Some(at) => key8(&s[at..]),
+        None => key8(s).checked_shl(8 * (8 - s.len()) as u32).unwrap_or(0),
+    }
+}
+
+/// A mask of the top `min(n, 8)` bytes of a word.
+#[inline(always)]
+pub(crate) fn top_mask(n: usize) -> u64 {
+    let missing = 8 - n.min(8) as u32;
+    u64::MAX.checked_shl(8 * missing).unwrap_or(0)
+}
+
 /// One lowered test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Test {
@@ -184,7 +247,7 @@ pub(crate) enum Test {
 /// A perfect hash of a short `in` list's needles: needle `i` of the list is
 /// in slot [`ListHash::slot`] of its [`key8`] and length, which holds
 /// needle `i` itself; no two needles share a slot, and empty slots hold
-/// [`Needle::NEVER`]. So a text is in the list exactly when the needle in
+/// [`Hashed::NEVER`]. So a text is in the list exactly when the needle in
 /// its slot matches it: one probe and one compare, and no branch on
 /// whether the slot is empty (which of a list's slots distinct texts land
 /// in is data, and a branch on it mispredicts).
@@ -213,7 +276,7 @@ impl ListHash {
     /// A perfect hash of `needles`, its slots appended to `slots`; `None`
     /// when no multiplier tried separates them (needles longer than eight
     /// bytes that share their first eight and their length never are).
-    fn build(needles: &[Needle], slots: &mut Vec<Needle>) -> Option<ListHash> {
+    fn build(blob: &[u8], needles: &[Needle], slots: &mut Vec<Hashed>) -> Option<ListHash> {
         if needles.len() < HASHED_LIST || needles.len() >= usize::from(u8::MAX) {
             return None;
         }
@@ -223,7 +286,7 @@ impl ListHash {
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         for bits in base..=base + 1 {
             let size = 1usize << bits;
-            let mut table = vec![Needle::NEVER; size];
+            let mut table = vec![Hashed::NEVER; size];
             for _ in 0..64 {
                 // splitmix64: a fixed sequence, so lowering is deterministic.
                 seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -235,11 +298,11 @@ impl ListHash {
                     shift: 64 - bits,
                     slots: slots.len() as u32,
                 };
-                table.iter_mut().for_each(|t| *t = Needle::NEVER);
+                table.iter_mut().for_each(|t| *t = Hashed::NEVER);
                 let separated = needles.iter().all(|n| {
                     let t = &mut table[hash.slot(n.key, n.len as usize)];
-                    let free = *t == Needle::NEVER;
-                    *t = *n;
+                    let free = *t == Hashed::NEVER;
+                    *t = Hashed::of(blob, *n);
                     free
                 });
                 if separated {
@@ -305,7 +368,7 @@ pub(crate) struct Lowered {
     /// Items of short `in` lists.
     pub(crate) needles: Vec<Needle>,
     /// The slots of the hashed short lists ([`ListHash`]): a needle each.
-    pub(crate) slots: Vec<Needle>,
+    pub(crate) slots: Vec<Hashed>,
     /// For each flag, how its targets are tested.
     pub(crate) targets: Vec<Targets>,
     /// Keys of short target lists (needles into the key table's blob), with
@@ -338,10 +401,10 @@ impl Lowered {
         trusted(self.needles.get(range.range()))
     }
 
-    /// The needle in slot `slot` of a hashed list ([`Needle::NEVER`] when
+    /// The needle in slot `slot` of a hashed list ([`Hashed::NEVER`] when
     /// the slot is empty).
     #[inline(always)]
-    pub(crate) fn hashed(&self, hash: ListHash, slot: usize) -> &Needle {
+    pub(crate) fn hashed(&self, hash: ListHash, slot: usize) -> &Hashed {
         // The slot is below the list's slot count by construction (the
         // hash's shift leaves that many values).
         trusted(self.slots.get(hash.slots as usize + slot))
@@ -495,7 +558,7 @@ fn lower_one(rules: &Ruleset, instr: &Instr, out: &mut Lowered) -> Op {
                             len: set.len() as u32,
                         };
                         let items = &out.needles[start as usize..];
-                        match ListHash::build(items, &mut out.slots) {
+                        match ListHash::build(rules.strings().blob_bytes(), items, &mut out.slots) {
                             Some(hash) => {
                                 // The slots hold the needles themselves.
                                 out.needles.truncate(start as usize);
@@ -597,31 +660,54 @@ mod tests {
                 .collect();
             let refs: Vec<&str> = items.iter().map(String::as_str).collect();
             let (blob, needles) = needles_of(&refs);
-            let hash = ListHash::build(&needles, &mut slots).expect("separable");
+            let hash = ListHash::build(&blob, &needles, &mut slots).expect("separable");
             let lowered = Lowered {
                 slots: slots.clone(),
                 ..Lowered::default()
             };
-            let lookup = |t: &[u8]| {
-                let slot = hash.slot(key8(t), t.len());
-                lowered.hashed(hash, slot).matches_text(&blob, t)
+            // With no window, and with the window a context gives the
+            // text when it follows other bytes.
+            let lookup = |t: &[u8], with_window: bool| {
+                let key = key8(t);
+                let slot = lowered.hashed(hash, hash.slot(key, t.len()));
+                let mut padded = b"ZZZZZZZZ".to_vec();
+                padded.extend_from_slice(t);
+                let end = padded.len();
+                let window = u64::from_le_bytes(padded[end - 8..].try_into().expect("eight"));
+                slot.matches_in(&blob, t, key, with_window.then_some(window))
             };
-            for item in &items {
-                assert!(lookup(item.as_bytes()), "{item} in a list of {n}");
-            }
-            for other in ["", "item-", "item-0-y", "item-1-", "IS", "item-99-"] {
-                assert!(!lookup(other.as_bytes()), "{other:?} not in a list of {n}");
+            for w in [false, true] {
+                for item in &items {
+                    assert!(lookup(item.as_bytes(), w), "{item} in a list of {n}");
+                }
+                let others = [
+                    "", "item-", "item-0-y", "item-1-", "IS", "item-99-", "item-0-x", "jtem-1-x",
+                ];
+                for other in others {
+                    assert!(
+                        !lookup(other.as_bytes(), w),
+                        "{other:?} not in a list of {n}"
+                    );
+                }
+                // One byte changed anywhere in an item.
+                for item in &items {
+                    for i in 0..item.len() {
+                        let mut changed = item.as_bytes().to_vec();
+                        changed[i] ^= 1;
+                        assert!(!lookup(&changed, w), "{changed:?} not in a list of {n}");
+                    }
+                }
             }
         }
         // The peer flag's lists.
-        let (_, countries) = needles_of(&["IS", "LU", "MT", "LI", "MC"]);
-        assert!(ListHash::build(&countries, &mut slots).is_some());
+        let (blob, countries) = needles_of(&["IS", "LU", "MT", "LI", "MC"]);
+        assert!(ListHash::build(&blob, &countries, &mut slots).is_some());
         // Too short to be worth hashing; inseparable (same length, same
         // first eight bytes): scanned instead.
-        let (_, two) = needles_of(&["a", "b"]);
-        assert!(ListHash::build(&two, &mut slots).is_none());
-        let (_, alike) = needles_of(&["enterprise-a", "enterprise-b", "enterprise-c"]);
-        assert!(ListHash::build(&alike, &mut slots).is_none());
+        let (blob, two) = needles_of(&["a", "b"]);
+        assert!(ListHash::build(&blob, &two, &mut slots).is_none());
+        let (blob, alike) = needles_of(&["enterprise-a", "enterprise-b", "enterprise-c"]);
+        assert!(ListHash::build(&blob, &alike, &mut slots).is_none());
     }
 
     #[test]
@@ -650,6 +736,11 @@ mod tests {
         assert_eq!(short.bytes(blob), b"IS");
         // An empty slot's needle matches nothing, not even the empty text.
         assert!(!Needle::NEVER.matches(blob, b"", key8(b"")));
+        assert!(!Hashed::NEVER.matches_in(blob, b"", 0, Some(0)));
+        // The last bytes, top-aligned.
+        assert_eq!(tail8(b""), 0);
+        assert_eq!(tail8(b"ab"), u64::from_le_bytes(*b"\0\0\0\0\0\0ab"));
+        assert_eq!(tail8(b"0123456789"), u64::from_le_bytes(*b"23456789"));
     }
 
     #[test]
