@@ -858,7 +858,10 @@ impl Context {
     fn text_word_from(&self, start: usize) -> Option<u64> {
         let at = start.min(self.text.len().checked_sub(8)?);
         let word = self.text_word(at)?;
-        Some(word.checked_shr(8 * (start - at) as u32).unwrap_or(0))
+        // Bytes past the text's end shift in as zeros (all of them from
+        // eight past it).
+        let past = (start - at).min(8) as u32;
+        Some(word.checked_shr(8 * past).unwrap_or(0))
     }
 
     /// The eight bytes of the text that end at `end` as one little-endian
@@ -869,7 +872,7 @@ impl Context {
         let at = end.saturating_sub(8).min(self.text.len().checked_sub(8)?);
         let word = self.text_word(at)?;
         // The word holds bytes at..at + 8; `end - 1` goes to the top.
-        let short = (at + 8).saturating_sub(end) as u32;
+        let short = (at + 8).saturating_sub(end).min(8) as u32;
         Some(word.checked_shl(8 * short).unwrap_or(0))
     }
 
