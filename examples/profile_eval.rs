@@ -15,6 +15,11 @@
 //! loading benchmark (e)'s snapshot, `evals` times), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
+//!
+//! `XP=K` repeats the contexts `K` times as clones: the footprint of
+//! `K × contexts` with the branch outcomes of `contexts`, which tells what
+//! a distinct context costs in memory from what it costs the branch
+//! predictor (docs/benchmarks.md, twelfth round).
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -812,8 +812,15 @@ impl Context {
     /// The `i`-th attribute's value as bytes when it is a string.
     #[inline]
     pub(crate) fn str_bytes_at(&self, i: usize) -> Option<&[u8]> {
+        self.str_span_at(i).map(|(b, _)| b)
+    }
+
+    /// The `i`-th attribute's value as bytes when it is a string, and its
+    /// range of the text.
+    #[inline(always)]
+    fn str_span_at(&self, i: usize) -> Option<(&[u8], Span32)> {
         let range = self.str_range(self.value_at_position(i)?)?;
-        self.text.as_bytes().get(range.range())
+        Some((self.text.as_bytes().get(range.range())?, range))
     }
 
     /// The `i`-th attribute's value when it is a string, with the eight
@@ -823,8 +830,7 @@ impl Context {
     /// eight bytes.
     #[inline(always)]
     pub(crate) fn str_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
-        let range = self.str_range(self.value_at_position(i)?)?;
-        let b = self.text.as_bytes().get(range.range())?;
+        let (b, range) = self.str_span_at(i)?;
         Some((b, self.text_word_from(range.start as usize)))
     }
 
@@ -835,16 +841,14 @@ impl Context {
     /// text is shorter than eight bytes.
     #[inline(always)]
     pub(crate) fn str_end_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
-        let range = self.str_range(self.value_at_position(i)?)?;
-        let b = self.text.as_bytes().get(range.range())?;
+        let (b, range) = self.str_span_at(i)?;
         Some((b, self.text_word_to(range.end as usize)))
     }
 
     /// [`Context::str_window_at`] and [`Context::str_end_window_at`] in one.
     #[inline(always)]
     pub(crate) fn str_windows_at(&self, i: usize) -> Option<StrWindows<'_>> {
-        let range = self.str_range(self.value_at_position(i)?)?;
-        let b = self.text.as_bytes().get(range.range())?;
+        let (b, range) = self.str_span_at(i)?;
         let head = self.text_word_from(range.start as usize);
         let end = self.text_word_to(range.end as usize);
         Some((b, head.zip(end)))

@@ -1107,12 +1107,11 @@ fn ends_with_in(blob: &[u8], needle: ops::Needle, b: &[u8], window: Option<u64>)
     };
     let suffix = needle.bytes(blob);
     let n = suffix.len();
-    let k = n.min(8);
-    // The last `k` bytes of the window and of the suffix, as `key8` words.
-    let tail = window.checked_shr(8 * (8 - k) as u32).unwrap_or(0);
-    let want = ops::key8(suffix.get(n - k..).unwrap_or_default());
+    // The last bytes of the text and of the suffix, top-aligned as in a
+    // hashed list's slot (`ops::tail8`).
+    let tail = window & ops::top_mask(n);
     let short = u64::from(b.len() < n);
-    (short | (tail ^ want)) == 0
+    (short | (tail ^ ops::tail8(suffix))) == 0
         && (n <= 8
             || matches!((b.get(b.len() - n..b.len() - 8), suffix.get(..n - 8)), (Some(x), Some(y)) if same_bytes(x, y)))
 }
@@ -1131,6 +1130,11 @@ mod tests {
         // cut from a longer text so the windows hold neighbouring bytes.
         let blob: &[u8] = b"xyz-corp.comxyz";
         let text: &[u8] = b"AAxyz-corp.comxyzBBxyz";
+        // Windows as `Context::str_window_at` makes them: zeros past
+        // either end of the text.
+        let mut padded = vec![0u8; 8];
+        padded.extend_from_slice(text);
+        padded.extend_from_slice(&[0; 8]);
         let word = |at: Option<&[u8]>| {
             at.map(|w| {
                 let mut word = [0u8; 8];
@@ -1151,11 +1155,6 @@ mod tests {
             for a in 0..text.len() {
                 for b in a..=text.len() {
                     let s = &text[a..b];
-                    // Windows as `Context::str_window_at` makes them:
-                    // zeros past either end of the text.
-                    let mut padded = vec![0u8; 8];
-                    padded.extend_from_slice(text);
-                    padded.extend_from_slice(&[0; 8]);
                     let head = word(padded.get(a + 8..a + 16));
                     let tail = word(padded.get(b..b + 8));
                     assert_eq!(

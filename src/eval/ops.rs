@@ -182,6 +182,7 @@ impl Hashed {
 
 /// The last eight bytes of `s` (all of it when shorter) as one little-endian
 /// word with `s`'s last byte on top, zeros below a shorter `s`.
+#[inline]
 pub(crate) fn tail8(s: &[u8]) -> u64 {
     match s.len().checked_sub(8) {
         Some(at) => key8(&s[at..]),
@@ -365,7 +366,8 @@ pub(crate) enum Targets {
 pub(crate) struct Lowered {
     /// One op per instruction of `Ruleset::code`.
     pub(crate) ops: Vec<Op>,
-    /// Items of short `in` lists.
+    /// Items of the short `in` lists that are scanned (a hashed list's
+    /// needles are in its slots).
     pub(crate) needles: Vec<Needle>,
     /// The slots of the hashed short lists ([`ListHash`]): a needle each.
     pub(crate) slots: Vec<Hashed>,
