@@ -16,6 +16,9 @@
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
 //!
+//! `FLAG=path` evaluates the flag in `path` (keyed `bench-flag`) in place
+//! of the peer flag in `alone` and `alone6`.
+//!
 //! `XP=K` repeats the contexts `K` times as clones: the footprint of
 //! `K × contexts` with the branch outcomes of `contexts`, which tells what
 //! a distinct context costs in memory from what it costs the branch
@@ -63,7 +66,15 @@ fn main() {
     }
     let ruleset = match workload {
         _ if part.is_some() => data::compile("part.flags", part.clone().unwrap_or_default()),
-        "alone" | "alone6" => data::compile("peer.flags", data::PEER_FLAG.to_string()),
+        "alone" | "alone6" => {
+            // `FLAG=path` swaps in another version of the peer flag (one
+            // rule taken out, say) to measure what a piece costs in place.
+            let source = std::env::var("FLAG")
+                .ok()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_else(|| data::PEER_FLAG.to_string());
+            data::compile("peer.flags", source)
+        }
         // Benchmarks (a) and (c) of docs/benchmarks.md.
         "typical" | "prepared" => data::compile("typical.flags", data::TYPICAL.to_string()),
         "many" => data::compile("many.flags", data::many_flags(500, 10, 20, 0xF1A6)),

@@ -114,6 +114,15 @@ impl fmt::Debug for Elements<'_> {
 /// to its end ([`Context::str_windows_at`]).
 pub(crate) type StrWindows<'a> = (&'a [u8], Option<(u64, u64)>);
 
+/// Zero bytes before and after the strings of a context's text: every
+/// string then has eight bytes of text from its start and eight up to its
+/// end, so its windows ([`Context::str_windows_at`]) are one load each,
+/// with no clamp and no shift on where the string lies.
+const PAD: usize = ZEROS.len();
+
+/// The padding's bytes.
+const ZEROS: &str = "\0\0\0\0\0\0\0\0";
+
 /// Buffers up to this many bytes are warmed by five loads a line apart
 /// at most ([`Context::warm`]).
 const WARM_SPAN: usize = 257;
@@ -124,7 +133,8 @@ pub struct Context {
     /// The attributes' names and what follows from them alone.
     shape: ShapeRef,
     /// The string values (each attribute's, or its array's elements', in
-    /// position order), back to back, nothing else.
+    /// position order), back to back between [`PAD`] zero bytes on either
+    /// side (empty in the default context), nothing else.
     text: Box<str>,
     /// The attributes' values from word 0, one word each
     /// ([`word`]), then the array elements the same way, then (a wide
@@ -522,7 +532,8 @@ impl Context {
         let mut words = vec![0u64; wide_at + wide_count];
         // The text in reading order: each attribute's string, or its
         // array's element strings, in position order.
-        let mut text = String::with_capacity(values_len);
+        let mut text = String::with_capacity(PAD + values_len + PAD);
+        text.push_str(ZEROS);
         let move_text = |text: &mut String, s: Span32| -> Result<Span32, ContextError> {
             let start = fits(text.len())?;
             text.push_str(span(from, s));
@@ -588,6 +599,7 @@ impl Context {
             }
             put(&mut words, i, value);
         }
+        text.push_str(ZEROS);
         Ok(Context {
             shape,
             text: text.into_boxed_str(),
@@ -601,7 +613,13 @@ impl Context {
     /// Unpacks the context into `draft` (emptied first), to edit.
     fn thaw(&self, draft: &mut Draft) {
         draft.clear();
-        draft.text.push_str(&self.text);
+        // The draft holds live data only: the padding goes, the one after
+        // the strings now, the one before them once the spans are in.
+        let padded = self.text.len() >= 2 * PAD;
+        let end = self.text.len() - if padded { PAD } else { 0 };
+        draft
+            .text
+            .push_str(self.text.get(..end).unwrap_or_default());
         // The names after the values, so the values' ranges hold as they are.
         let shape = self.shape.view();
         for i in 0..self.len() {
@@ -619,6 +637,12 @@ impl Context {
         draft
             .elements
             .extend((0..self.elements as usize).map(|j| self.element(j)));
+        if padded {
+            draft.cut_text(Span32 {
+                start: 0,
+                end: PAD as u32,
+            });
+        }
     }
 
     /// The `i`-th attribute's word (`None` past the end).
@@ -726,7 +750,7 @@ impl Context {
     /// Bytes held for names and string values (live data only: replacing an
     /// attribute does not grow it).
     pub fn text_len(&self) -> usize {
-        self.text.len() + self.shape.view().names_len()
+        self.text.len().saturating_sub(2 * PAD) + self.shape.view().names_len()
     }
 
     /// The name of the `i`-th attribute (empty past the end). Attributes are
@@ -825,9 +849,9 @@ impl Context {
 
     /// The `i`-th attribute's value when it is a string, with the eight
     /// bytes of the text from its start as one little-endian word (past the
-    /// string's end they are whatever follows it, zeros past the text's
-    /// end); `None` for the word only when the whole text is shorter than
-    /// eight bytes.
+    /// string's end they are whatever follows it: another string or the
+    /// padding); `None` for the word only in the default context, whose
+    /// text is empty.
     #[inline(always)]
     pub(crate) fn str_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
         let (b, range) = self.str_span_at(i)?;
@@ -836,9 +860,9 @@ impl Context {
 
     /// The `i`-th attribute's value when it is a string, with the eight
     /// bytes of the text that end where it ends as one little-endian word
-    /// (before the string's start they are whatever precedes it, zeros
-    /// before the text's start); `None` for the word only when the whole
-    /// text is shorter than eight bytes.
+    /// (before the string's start they are whatever precedes it: another
+    /// string or the padding); `None` for the word as for
+    /// [`Context::str_window_at`].
     #[inline(always)]
     pub(crate) fn str_end_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
         let (b, range) = self.str_span_at(i)?;
@@ -854,30 +878,22 @@ impl Context {
         Some((b, head.zip(end)))
     }
 
-    /// The eight bytes of the text from `start` (up to its length) as one
-    /// little-endian word, zeros past the text's end. Read where the text
-    /// has eight bytes, at `start` or before it, and shifted: no branch on
-    /// where the string lies (which is data).
+    /// The eight bytes of the text from `start` as one little-endian word;
+    /// `None` only when the text has fewer than eight bytes there, which
+    /// the [`PAD`] after the strings rules out for a string's start (but
+    /// the default context, whose text is empty).
     #[inline(always)]
     fn text_word_from(&self, start: usize) -> Option<u64> {
-        let at = start.min(self.text.len().checked_sub(8)?);
-        let word = self.text_word(at)?;
-        // Bytes past the text's end shift in as zeros (all of them from
-        // eight past it).
-        let past = (start - at).min(8) as u32;
-        Some(word.checked_shr(8 * past).unwrap_or(0))
+        self.text_word(start)
     }
 
     /// The eight bytes of the text that end at `end` as one little-endian
-    /// word (byte `end - 1` the top one), zeros before the text's start;
-    /// as [`Context::text_word_from`].
+    /// word (byte `end - 1` the top one); `None` only when the text has
+    /// fewer than eight bytes before `end`, which the [`PAD`] before the
+    /// strings rules out for a string's end (but the default context).
     #[inline(always)]
     fn text_word_to(&self, end: usize) -> Option<u64> {
-        let at = end.saturating_sub(8).min(self.text.len().checked_sub(8)?);
-        let word = self.text_word(at)?;
-        // The word holds bytes at..at + 8; `end - 1` goes to the top.
-        let short = (at + 8).saturating_sub(end).min(8) as u32;
-        Some(word.checked_shl(8 * short).unwrap_or(0))
+        self.text_word(end.checked_sub(8)?)
     }
 
     /// The eight bytes of the text at `at` as one little-endian word.
@@ -1091,18 +1107,20 @@ mod tests {
         assert_eq!((c.text_len(), c.elements), (27 + 12, 6));
         // The context's text is the strings a check reads; the names are
         // its shape's.
-        assert_eq!(&*c.text, "user-1proabb");
+        assert_eq!(c.text.get(PAD..c.text.len() - PAD), Some("user-1proabb"));
+        assert_eq!(
+            (&c.text[..PAD], &c.text[c.text.len() - PAD..]),
+            (ZEROS, ZEROS)
+        );
         assert_eq!(c.shape.view().names_len(), 27);
         // Words: 7 attributes' and 6 elements' values; no side table.
         assert_eq!(c.words.len(), 7 + 6);
     }
 
-    #[test]
-    fn string_windows_are_the_texts_eight_bytes_at_each_end() {
-        let value = json!({
-            "key": "user-1", "a": "xy", "b": "a-longer-value", "c": "", "n": 3,
-        });
-        let c = Context::from_json(&value).expect("valid");
+    /// Checks every string attribute's windows against `c`'s text: the
+    /// eight bytes from the string's start and the eight up to its end.
+    /// Returns how many strings it saw.
+    fn check_windows(c: &Context) -> usize {
         let text = c.text.as_bytes();
         let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
         let mut strings = 0;
@@ -1116,25 +1134,49 @@ mod tests {
             assert_eq!(Some(b), c.str_bytes_at(i));
             assert_eq!(c.str_windows_at(i), Some((b, head.zip(tail))));
             assert_eq!(b, b2);
-            // Where `b` lies in the text (its bytes are a slice of it).
+            // Where `b` lies in the text (its bytes are a slice of it):
+            // between the paddings, so both windows lie in the text.
             let start = b.as_ptr() as usize - text.as_ptr() as usize;
             let end = start + b.len();
-            // The text with eight zeros either side: a window is eight of
-            // its bytes, whatever the string's place.
-            let mut padded = vec![0u8; 8];
-            padded.extend_from_slice(text);
-            padded.extend_from_slice(&[0; 8]);
-            let short = text.len() < 8;
-            let head_bytes = &padded[start + 8..start + 16];
-            assert_eq!(head, (!short).then(|| word(head_bytes)), "head of {b:?}");
-            let tail_bytes = &padded[end..end + 8];
-            assert_eq!(tail, (!short).then(|| word(tail_bytes)), "tail of {b:?}");
+            assert!(
+                start >= PAD && end + PAD <= text.len(),
+                "{b:?} between the paddings"
+            );
+            assert_eq!(head, Some(word(&text[start..start + 8])), "head of {b:?}");
+            assert_eq!(tail, Some(word(&text[end - 8..end])), "tail of {b:?}");
         }
-        assert_eq!(strings, 4);
-        // A text shorter than eight bytes has no windows.
+        strings
+    }
+
+    #[test]
+    fn string_windows_are_the_texts_eight_bytes_at_each_end() {
+        let value = json!({
+            "key": "user-1", "a": "xy", "b": "a-longer-value", "c": "", "n": 3,
+        });
+        let mut c = Context::from_json(&value).expect("valid");
+        assert_eq!(check_windows(&c), 4);
+        // A text of two bytes has its windows too: the padding's zeros.
         let tiny = Context::from_json(&json!({"a": "xy"})).expect("valid");
-        assert_eq!(tiny.str_window_at(0), Some((&b"xy"[..], None)));
-        assert_eq!(tiny.str_end_window_at(0), Some((&b"xy"[..], None)));
+        assert_eq!(check_windows(&tiny), 1);
+        let xy = u64::from(b'x') | u64::from(b'y') << 8;
+        assert_eq!(tiny.str_window_at(0), Some((&b"xy"[..], Some(xy))));
+        assert_eq!(
+            tiny.str_end_window_at(0),
+            Some((&b"xy"[..], Some(xy << 48)))
+        );
+        // Edits keep the padding: a string replaced in place, one that
+        // grows (the context is unpacked and packed again), a new one.
+        c.set_string("a", "zw").expect("set");
+        c.set_string("b", "an-even-longer-value-than-before")
+            .expect("set");
+        c.set_string("d", "new").expect("set");
+        assert_eq!(check_windows(&c), 5);
+        let d = (0..c.len())
+            .find(|&i| c.name_at(i) == "d")
+            .expect("d is set");
+        assert_eq!(c.str_bytes_at(d), Some(&b"new"[..]));
+        // The default context's text is empty: no attribute, no window.
+        assert_eq!(Context::default().str_window_at(0), None);
     }
 
     #[test]

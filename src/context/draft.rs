@@ -288,7 +288,7 @@ impl Draft {
 
     /// Removes the bytes of `cut` from the text and moves every later span
     /// back by as many bytes.
-    fn cut_text(&mut self, cut: Span32) {
+    pub(super) fn cut_text(&mut self, cut: Span32) {
         let (start, end) = (cut.start as usize, cut.end as usize);
         if start >= end || end > self.text.len() {
             return;
