@@ -168,12 +168,8 @@ struct RelayArgs {
         default_value_t = 30
     )]
     poll_interval: u64,
-    /// Seconds between keep-alive comments on streams (at most 15).
-    #[arg(long, env = "VEXIL_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=15))]
-    keepalive_secs: u64,
-    /// Events a stream may fall behind before it is dropped (it reconnects and resumes).
-    #[arg(long, env = "VEXIL_STREAM_BUFFER", default_value_t = vexil::server::hub::HubConfig::default().channel_capacity)]
-    stream_buffer: usize,
+    #[command(flatten)]
+    streams: StreamArgs,
     /// First reconnect delay towards the upstream, in milliseconds (for tests).
     #[arg(
         long = "reconnect-base-ms",
@@ -210,17 +206,45 @@ struct ServeArgs {
         required = true
     )]
     envs: Vec<vexil::server::EnvKey>,
-    /// Seconds between keep-alive comments on streams (at most 15).
-    #[arg(long, env = "VEXIL_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=15))]
-    keepalive_secs: u64,
     /// Largest accepted request body (a rule source), bytes.
     #[arg(long, env = "VEXIL_MAX_BODY_BYTES", default_value_t = 8 << 20)]
     max_body_bytes: usize,
+    /// Versions of each environment kept for rollback (0: all); older ones
+    /// are removed as new ones are written. The audit log is kept whole.
+    #[arg(long, env = "VEXIL_KEEP_VERSIONS", default_value_t = vexil::server::origin::DEFAULT_KEEP_VERSIONS)]
+    keep_versions: u64,
+    #[command(flatten)]
+    streams: StreamArgs,
+    #[command(flatten)]
+    caps: Caps,
+}
+
+/// The stream options `vexil serve` and `vexil relay` share.
+#[cfg(feature = "server")]
+#[derive(Args)]
+struct StreamArgs {
+    /// Seconds between keep-alive comments on streams (at most 15).
+    #[arg(long, env = "VEXIL_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=15))]
+    keepalive_secs: u64,
     /// Events a stream may fall behind before it is dropped (it reconnects and resumes).
     #[arg(long, env = "VEXIL_STREAM_BUFFER", default_value_t = vexil::server::hub::HubConfig::default().channel_capacity)]
     stream_buffer: usize,
-    #[command(flatten)]
-    caps: Caps,
+}
+
+#[cfg(feature = "server")]
+impl StreamArgs {
+    /// The hub's sizing these options set.
+    fn hub(&self) -> vexil::server::hub::HubConfig {
+        vexil::server::hub::HubConfig::default().with_channel_capacity(self.stream_buffer.max(1))
+    }
+
+    /// The stream settings these options set, streams closed after
+    /// `max_age` (none when `None`).
+    fn stream(&self, max_age: Option<std::time::Duration>) -> vexil::server::http::StreamConfig {
+        vexil::server::http::StreamConfig::default()
+            .with_keepalive(std::time::Duration::from_secs(self.keepalive_secs))
+            .with_max_age(max_age)
+    }
 }
 
 #[cfg(feature = "sdk")]
@@ -860,30 +884,29 @@ fn run_server(
 
 #[cfg(feature = "server")]
 fn run_serve(args: ServeArgs) -> Result<(), Failure> {
-    use vexil::server::{http::StreamConfig, hub::HubConfig, origin};
+    use vexil::server::origin;
     let mut config = origin::OriginConfig::new(args.listen, args.data);
     config.admin_tokens = args.admin_tokens;
     config.envs = args.envs;
-    config.stream = StreamConfig::default()
-        .with_keepalive(std::time::Duration::from_secs(args.keepalive_secs))
-        .with_max_age(None);
+    config.stream = args.streams.stream(None);
     config.max_body = args.max_body_bytes;
     config.limits = args.caps.limits()?;
-    config.hub = HubConfig::default().with_channel_capacity(args.stream_buffer.max(1));
+    config.hub = args.streams.hub();
+    config.keep_versions = args.keep_versions;
     run_server("serve", origin::serve(config))
 }
 
 #[cfg(feature = "server")]
 fn run_relay(args: RelayArgs) -> Result<(), Failure> {
     use std::time::Duration;
-    use vexil::server::{http::StreamConfig, hub::HubConfig, relay};
+    use vexil::server::relay;
     let mut config = relay::RelayConfig::new(args.listen, args.upstream);
     config.envs = args.envs;
-    config.stream = StreamConfig::default()
-        .with_keepalive(Duration::from_secs(args.keepalive_secs))
-        .with_max_age(args.max_stream_age.map(Duration::from_secs));
+    config.stream = args
+        .streams
+        .stream(args.max_stream_age.map(Duration::from_secs));
     config.poll_interval = Duration::from_secs(args.poll_interval.max(1));
     config.reconnect_base = Duration::from_millis(args.reconnect_base_ms.max(1));
-    config.hub = HubConfig::default().with_channel_capacity(args.stream_buffer.max(1));
+    config.hub = args.streams.hub();
     run_server("relay", relay::serve(config))
 }

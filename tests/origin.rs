@@ -6,7 +6,7 @@ mod platform;
 
 use std::time::Duration;
 
-use platform::{admin, get, origin, publish, request, Stream, WAIT};
+use platform::{admin, get, origin, origin_with, publish, request, Stream, WAIT};
 use vexil::context::Context;
 use vexil::protocol::Update;
 use vexil::snapshot;
@@ -432,5 +432,40 @@ fn settings_come_from_the_environment_too() {
     assert_eq!(
         get(a, "/v1/snapshot", "sdk-dev").header("etag"),
         Some("\"0\"")
+    );
+}
+
+#[test]
+fn the_history_keeps_as_many_versions_as_told_and_says_so_on_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = origin_with(dir.path(), &["--keep-versions", "2"]);
+    let a = o.addr.as_str();
+    for i in 1..=4 {
+        let source = format!("flag f{i} {{ default on }}\n");
+        assert_eq!(publish(a, "prod", &source), i);
+    }
+    // Versions 3 and 4 are kept: 3 rolls back, 1 is gone and says why.
+    let gone = admin(a, "POST", "/admin/v1/envs/prod/rollback/1", "adm", "");
+    assert_eq!(gone.status, 404);
+    assert!(
+        gone.text().contains("no longer kept") && gone.text().contains("--keep-versions"),
+        "{}",
+        gone.text()
+    );
+    let rb = admin(a, "POST", "/admin/v1/envs/prod/rollback/3", "adm", "");
+    assert_eq!(rb.status, 200, "{}", rb.text());
+    assert_eq!(rb.json()["version"].as_u64(), Some(5));
+    let r = get(a, "/v1/snapshot", "sdk-prod");
+    assert_eq!(answer(&r.body, "f3", "alice").0, Some(true.into()));
+    // The audit log keeps every change.
+    let log = admin(a, "GET", "/admin/v1/envs/prod/audit", "adm", "").json();
+    assert_eq!(log.as_array().map(Vec::len), Some(5));
+    // A version past the latest is unknown, not pruned.
+    let ahead = admin(a, "POST", "/admin/v1/envs/prod/rollback/9", "adm", "");
+    assert_eq!(ahead.status, 404);
+    assert!(
+        ahead.text().contains("unknown version 9"),
+        "{}",
+        ahead.text()
     );
 }

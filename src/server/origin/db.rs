@@ -7,6 +7,13 @@
 //! record together. The origin answers only after the commit, so a `kill -9`
 //! at any moment leaves the last acknowledged version, and a restart resumes
 //! at it; a version is never half-written.
+//!
+//! Versions are kept up to a retention ([`Db::keep_versions`]): the
+//! transaction that writes version `v` also deletes the versions at or
+//! below `v - keep`, so the history (each version holds its source and its
+//! compiled snapshot) does not grow without bound. The audit log is kept
+//! whole: its records are small, and they are the record of who changed
+//! what.
 
 use std::path::Path;
 
@@ -76,6 +83,8 @@ pub struct Change<'a> {
 /// The database.
 pub struct Db {
     conn: Connection,
+    /// Versions of an environment kept (0: all of them).
+    keep: u64,
 }
 
 /// A database failure, as text for the operator.
@@ -128,7 +137,25 @@ impl Db {
              CREATE INDEX IF NOT EXISTS audit_env ON audit (env, id);",
         )
         .map_err(|e| format!("cannot initialise database {}: {e}", path.display()))?;
-        Ok(Db { conn })
+        Ok(Db { conn, keep: 0 })
+    }
+
+    /// Keeps the last `keep` versions of each environment from the next
+    /// change on (0 keeps every version).
+    pub fn keep_versions(&mut self, keep: u64) {
+        self.keep = keep;
+    }
+
+    /// The oldest version of `env` still kept, if it has any.
+    pub fn oldest(&self, env: &str) -> Result<Option<u64>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT MIN(version) FROM versions WHERE env = ?1",
+                params![env],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|v| v.map(to_u64))
+            .map_err(err("reading the oldest version"))
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
@@ -226,6 +253,13 @@ impl Db {
             ],
         )
         .map_err(err("writing the audit record"))?;
+        if self.keep > 0 && v.version > self.keep {
+            tx.execute(
+                "DELETE FROM versions WHERE env = ?1 AND version <= ?2",
+                params![change.env, to_i64(v.version - self.keep)],
+            )
+            .map_err(err("removing versions past the retention"))?;
+        }
         tx.commit().map_err(err("committing"))
     }
 
@@ -256,5 +290,65 @@ impl Db {
             .map_err(err("reading the audit log"))?;
         rows.collect::<Result<_, _>>()
             .map_err(err("reading the audit log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change_to(db: &mut Db, version: u64) {
+        let stored = StoredVersion {
+            version,
+            source: format!("# version {version}\n"),
+            killed: Vec::new(),
+            snapshot: vec![version as u8; 16],
+            patch: (version > 1).then(|| vec![1, 2, 3]),
+        };
+        db.record(&Change {
+            env: "prod",
+            version: &stored,
+            who: "adm",
+            action: "publish",
+            target: None,
+            version_before: version - 1,
+            diff: "",
+            at_ms: 0,
+        })
+        .expect("recorded");
+    }
+
+    #[test]
+    fn the_retention_keeps_the_last_versions_and_the_whole_audit_log() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut db = Db::open(dir.path()).expect("opens");
+        for v in 1..=4 {
+            change_to(&mut db, v);
+        }
+        // Without a retention every version stays.
+        assert_eq!(db.oldest("prod").expect("reads"), Some(1));
+        db.keep_versions(3);
+        for v in 5..=10 {
+            change_to(&mut db, v);
+        }
+        assert_eq!(db.oldest("prod").expect("reads"), Some(8));
+        assert!(db.version("prod", 7).expect("reads").is_none());
+        let kept = db.version("prod", 8).expect("reads").expect("kept");
+        assert_eq!(
+            (kept.source.as_str(), kept.snapshot[0]),
+            ("# version 8\n", 8)
+        );
+        assert_eq!(
+            db.latest("prod").expect("reads").map(|v| v.version),
+            Some(10)
+        );
+        assert_eq!(db.recent_patches("prod", 5).expect("reads").len(), 3);
+        assert_eq!(db.audit("prod", 100).expect("reads").len(), 10);
+        // Another environment has its own history; an empty one has none.
+        assert_eq!(db.oldest("staging").expect("reads"), None);
+        // Reopened, the history is what was committed.
+        drop(db);
+        let db = Db::open(dir.path()).expect("reopens");
+        assert_eq!(db.oldest("prod").expect("reads"), Some(8));
     }
 }

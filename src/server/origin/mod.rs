@@ -100,6 +100,10 @@ pub struct OriginConfig {
     pub limits: Limits,
     /// Sizing of each environment's hub (subscriber lag, delta window).
     pub hub: HubConfig,
+    /// Versions of each environment kept in the data directory, for
+    /// rollback (0: all). Older ones are removed as new ones are written;
+    /// the audit log is kept whole.
+    pub keep_versions: u64,
 }
 
 impl OriginConfig {
@@ -116,9 +120,13 @@ impl OriginConfig {
             max_body: 8 << 20,
             limits: Limits::default(),
             hub: HubConfig::default(),
+            keep_versions: DEFAULT_KEEP_VERSIONS,
         }
     }
 }
+
+/// Versions of each environment `vexil serve` keeps unless told otherwise.
+pub const DEFAULT_KEEP_VERSIONS: u64 = 1000;
 
 /// The live state of one environment.
 struct Live {
@@ -151,6 +159,9 @@ pub(crate) enum ChangeError {
     UnknownFlag(String),
     /// No such version in the history.
     UnknownVersion(u64),
+    /// The version is older than the retention keeps: `(version, oldest
+    /// kept)`.
+    PrunedVersion(u64, u64),
     /// The source does not compile: `(line, col, message)` for each error.
     Compile(Vec<(usize, usize, String)>),
     /// Storage or an invariant failed; nothing changed.
@@ -238,7 +249,8 @@ impl Origin {
     /// Opens the data directory and loads every environment's latest
     /// version (an environment never published serves an empty version 0).
     pub fn open(config: &OriginConfig) -> Result<Origin, String> {
-        let db = Db::open(&config.data)?;
+        let mut db = Db::open(&config.data)?;
+        db.keep_versions(config.keep_versions);
         let mut envs = HashMap::new();
         for name in super::env_names(&config.envs) {
             let hub = Arc::new(Hub::new(config.hub));
@@ -371,13 +383,17 @@ impl Origin {
                 let (source, killed) = if *version == 0 {
                     (String::new(), BTreeSet::new())
                 } else {
-                    let stored = self
-                        .db
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .version(env, *version)
-                        .map_err(ChangeError::Internal)?
-                        .ok_or(ChangeError::UnknownVersion(*version))?;
+                    let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(stored) = db.version(env, *version).map_err(ChangeError::Internal)?
+                    else {
+                        return Err(match db.oldest(env).map_err(ChangeError::Internal)? {
+                            Some(oldest) if *version < oldest => {
+                                ChangeError::PrunedVersion(*version, oldest)
+                            }
+                            _ => ChangeError::UnknownVersion(*version),
+                        });
+                    };
+                    drop(db);
                     (stored.source, stored.killed.into_iter().collect())
                 };
                 let mut diff = unified_diff(&live.source, &source, before, before + 1);
@@ -510,6 +526,13 @@ fn answer(result: Result<u64, ChangeError>) -> Response {
         Err(ChangeError::UnknownVersion(v)) => {
             error(StatusCode::NOT_FOUND, &format!("unknown version {v}"))
         }
+        Err(ChangeError::PrunedVersion(v, oldest)) => error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "version {v} is no longer kept: the oldest kept is {oldest} \
+                 (`vexil serve --keep-versions` sets how many are)"
+            ),
+        ),
         Err(ChangeError::Compile(errors)) => {
             let errors: Vec<_> = errors
                 .into_iter()
