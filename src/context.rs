@@ -1175,8 +1175,10 @@ mod tests {
             .find(|&i| c.name_at(i) == "d")
             .expect("d is set");
         assert_eq!(c.str_bytes_at(d), Some(&b"new"[..]));
-        // The default context's text is empty: no attribute, no window.
-        assert_eq!(Context::default().str_window_at(0), None);
+        // The default context's text is empty (no padding): it has no
+        // attribute to read a window of.
+        let empty = Context::default();
+        assert_eq!((empty.len(), empty.text.len(), empty.text_len()), (0, 0, 0));
     }
 
     #[test]

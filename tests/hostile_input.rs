@@ -23,8 +23,16 @@ use vexil::snapshot::{self, SnapshotMeta};
 /// Runs `f` on a thread with a 2 MiB stack; a stack overflow aborts the
 /// whole test binary, which is the failure this file exists to catch.
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // A spawned thread's default stack (2 MiB) in an optimised build; an
+    // unoptimised one's frames are several times larger, so a debug
+    // `cargo test` gets 8 times the room.
+    let stack = if cfg!(debug_assertions) {
+        16 << 20
+    } else {
+        2 << 20
+    };
     std::thread::Builder::new()
-        .stack_size(2 << 20)
+        .stack_size(stack)
         .spawn(f)
         .expect("thread spawns")
         .join()

@@ -30,18 +30,33 @@ impl StrTable {
         StrId(self.ends.len() as u32 - 1)
     }
 
-    /// The string with id `id`; empty if `id` is out of range (validated
-    /// tables never produce such ids).
+    /// The string with id `id`, if the table has it.
+    #[inline]
+    pub fn try_get(&self, id: StrId) -> Option<&str> {
+        let i = id.0 as usize;
+        let start = match i.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        let end = *self.ends.get(i)?;
+        self.blob.get(start as usize..end as usize)
+    }
+
+    /// The string with id `id`, an id validation vouched for (every id a
+    /// validated ruleset holds is in range). A debug build asserts it; a
+    /// release build answers "" for an id out of range rather than
+    /// failing a check (use [`StrTable::try_get`] where an id is not
+    /// vouched for).
     #[inline]
     pub fn get(&self, id: StrId) -> &str {
-        let i = id.0 as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).copied().unwrap_or(0)
-        };
-        let end = self.ends.get(i).copied().unwrap_or(0);
-        self.blob.get(start as usize..end as usize).unwrap_or("")
+        let found = self.try_get(id);
+        debug_assert!(
+            found.is_some(),
+            "string id {} of {} vouched for",
+            id.0,
+            self.ends.len()
+        );
+        found.unwrap_or("")
     }
 
     /// The bytes of string `id` (no char-boundary checks: what comparisons
@@ -172,7 +187,11 @@ mod tests {
         let e = t.push("");
         let u = t.push("ünï");
         assert_eq!((t.get(a), t.get(e), t.get(u)), ("alpha", "", "ünï"));
-        assert_eq!(t.get(StrId(99)), "");
+        assert_eq!((t.try_get(a), t.try_get(e)), (Some("alpha"), Some("")));
+        assert_eq!(
+            (t.try_get(StrId(3)), t.try_get(StrId(u32::MAX))),
+            (None, None)
+        );
     }
 
     #[test]
