@@ -12,7 +12,7 @@
 //! answers without a full state when it can.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -73,22 +73,34 @@ pub(crate) struct Current {
     pub snapshot: Arc<Snapshot>,
     /// Its file bytes: the body of `GET /v1/snapshot`.
     pub bytes: Bytes,
-    /// Its `put` event, framed.
-    put: Bytes,
+    /// Its `put` event, framed, encoded when first wanted: a state that
+    /// arrives as a delta is sent as one, and its `put` (the whole
+    /// snapshot, encoded) is needed only by a stream that cannot resume.
+    /// Shared by the clones, so it is encoded at most once.
+    put: Arc<OnceLock<Bytes>>,
 }
 
 impl Current {
     fn new(snapshot: Arc<Snapshot>, bytes: Bytes) -> Current {
-        let put = Update::Full {
-            version: snapshot.version(),
-            snapshot: bytes.to_vec(),
-        }
-        .to_sse();
         Current {
             snapshot,
             bytes,
-            put: put.into(),
+            put: Arc::default(),
         }
+    }
+
+    /// The `put` event of this state.
+    fn put(&self) -> Bytes {
+        self.put
+            .get_or_init(|| {
+                Update::Full {
+                    version: self.snapshot.version(),
+                    snapshot: self.bytes.to_vec(),
+                }
+                .to_sse()
+                .into()
+            })
+            .clone()
     }
 
     /// The version served.
@@ -186,6 +198,8 @@ impl Hub {
     /// subscribers get a `put`, the delta window restarts.
     pub fn publish_full(&self, snapshot: Arc<Snapshot>, bytes: Bytes) {
         let current = Current::new(snapshot, bytes);
+        // Every subscriber gets it: encoded now, outside the lock.
+        current.put();
         let mut state = self.lock();
         self.install_full(&mut state, current);
     }
@@ -193,7 +207,7 @@ impl Hub {
     fn install_full(&self, state: &mut State, current: Current) {
         state.deltas.clear();
         state.window_bytes = 0;
-        let put = current.put.clone();
+        let put = current.put();
         state.current = Some(current);
         // No receivers is not an error: nobody is listening yet.
         let _ = self.sender.send(put);
@@ -284,9 +298,9 @@ impl Hub {
             Some(held) if held == current.version() => Vec::new(),
             Some(held) => match missed(&state.deltas, held, current.version()) {
                 Some(events) => events,
-                None => vec![current.put.clone()],
+                None => vec![current.put()],
             },
-            None => vec![current.put.clone()],
+            None => vec![current.put()],
         };
         Some(Subscription { backlog, live })
     }
@@ -407,6 +421,29 @@ mod tests {
             Err(broadcast::error::TryRecvError::Lagged(_))
         ));
         assert_eq!(hub.version(), Some(5));
+    }
+
+    #[test]
+    fn a_state_that_came_as_a_delta_encodes_its_put_only_when_a_stream_needs_it() {
+        let hub = hub_with(3);
+        let encoded = |hub: &Hub| {
+            let state = hub.lock();
+            state.current.as_ref().map(|c| c.put.get().is_some())
+        };
+        // Deltas and resumes by delta encode no full state.
+        assert_eq!(encoded(&hub), Some(false));
+        let resumed = hub.subscribe(Some(2)).unwrap();
+        assert_eq!(decode(&resumed.backlog)[..].len(), 1);
+        assert_eq!(encoded(&hub), Some(false));
+        // A stream that holds nothing gets the full state, encoded once.
+        let fresh = hub.subscribe(None).unwrap();
+        assert!(matches!(
+            decode(&fresh.backlog)[..],
+            [Update::Full { version: 3, .. }]
+        ));
+        assert_eq!(encoded(&hub), Some(true));
+        let again = hub.subscribe(None).unwrap();
+        assert_eq!(again.backlog, fresh.backlog);
     }
 
     #[test]
