@@ -77,12 +77,35 @@ pub(crate) fn key8_in(s: &[u8], window: Option<u64>) -> u64 {
     }
 }
 
-/// A mask of the low `min(n, 8)` bytes of a word.
+/// A mask of the low `min(n, 8)` bytes of a word: one load from a table
+/// (the shift it replaces needs a compare and two moves on each side for
+/// `n = 0` and `n >= 8`).
 #[inline(always)]
 fn prefix_mask(n: usize) -> u64 {
-    let missing = 8 - n.min(8) as u32;
-    u64::MAX.checked_shr(8 * missing).unwrap_or(0)
+    PREFIX_MASKS[n.min(8)]
 }
+
+/// [`prefix_mask`] of `0..=8`.
+const PREFIX_MASKS: [u64; 9] = {
+    let mut masks = [0u64; 9];
+    let mut n = 1;
+    while n <= 8 {
+        masks[n] = u64::MAX >> (8 * (8 - n));
+        n += 1;
+    }
+    masks
+};
+
+/// [`top_mask`] of `0..=8`.
+const TOP_MASKS: [u64; 9] = {
+    let mut masks = [0u64; 9];
+    let mut n = 1;
+    while n <= 8 {
+        masks[n] = u64::MAX << (8 * (8 - n));
+        n += 1;
+    }
+    masks
+};
 
 impl Needle {
     /// The needle of an empty slot ([`ListHash`]): no text is this long,
@@ -190,11 +213,11 @@ pub(crate) fn tail8(s: &[u8]) -> u64 {
     }
 }
 
-/// A mask of the top `min(n, 8)` bytes of a word.
+/// A mask of the top `min(n, 8)` bytes of a word (a table, as
+/// [`prefix_mask`]).
 #[inline(always)]
 pub(crate) fn top_mask(n: usize) -> u64 {
-    let missing = 8 - n.min(8) as u32;
-    u64::MAX.checked_shl(8 * missing).unwrap_or(0)
+    TOP_MASKS[n.min(8)]
 }
 
 /// One lowered test.
@@ -605,6 +628,29 @@ fn lower_one(rules: &Ruleset, instr: &Instr, out: &mut Lowered) -> Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mask_tables_keep_the_bytes_they_say() {
+        for n in 0..=20usize {
+            let kept = n.min(8);
+            for byte in 0..8 {
+                let bits = 0xFFu64 << (8 * byte);
+                // The low `kept` bytes, and the top `kept` bytes.
+                assert_eq!(
+                    prefix_mask(n) & bits != 0,
+                    byte < kept,
+                    "prefix {n} byte {byte}"
+                );
+                assert_eq!(
+                    top_mask(n) & bits != 0,
+                    byte >= 8 - kept,
+                    "top {n} byte {byte}"
+                );
+                assert!(prefix_mask(n) & bits == 0 || prefix_mask(n) & bits == bits);
+                assert!(top_mask(n) & bits == 0 || top_mask(n) & bits == bits);
+            }
+        }
+    }
 
     #[test]
     fn key8_is_exact_up_to_eight_bytes() {
