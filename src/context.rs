@@ -14,7 +14,9 @@
 //! symbols, the symbol map and the presence bits; contexts with the same
 //! names share one, kept once per process, so the map a check reads stays
 //! in cache. The values are packed into two allocations made one after the
-//! other: the text of the string values, and one array of words that holds
+//! other: the text of the string values (between eight zero bytes on
+//! either side, so a check reads any string's first and last eight bytes
+//! in one load each), and one array of words that holds
 //! a word per attribute value and per array element (`context::word`:
 //! numbers as their bits, every other value NaN-boxed with its range
 //! inline), then the side table of a context too large for inline ranges.
