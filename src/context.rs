@@ -421,7 +421,7 @@ impl Context {
         else {
             return false;
         };
-        if live as u64 > word::FIELD {
+        if (live + 2 * PAD) as u64 > word::FIELD {
             return false;
         }
         let key_at = self.position_by_name(b"key");
@@ -522,7 +522,8 @@ impl Context {
         // The attributes' values from word 0, then the elements, a word
         // each; a context too large for inline ranges keeps them all in a
         // side table.
-        let wide_mode = values_len as u64 > word::FIELD || m as u64 > word::FIELD;
+        // (The text's ranges start after the padding.)
+        let wide_mode = (values_len + 2 * PAD) as u64 > word::FIELD || m as u64 > word::FIELD;
         let wide_count = if wide_mode {
             let ranged = |s: &Slot| matches!(s, Slot::Str(_) | Slot::List(_));
             let values = draft.entries.iter().filter(|e| ranged(&e.value)).count();
@@ -857,7 +858,7 @@ impl Context {
     #[inline(always)]
     pub(crate) fn str_window_at(&self, i: usize) -> Option<(&[u8], Option<u64>)> {
         let (b, range) = self.str_span_at(i)?;
-        Some((b, self.text_word_from(range.start as usize)))
+        Some((b, self.text_word(range.start as usize)))
     }
 
     /// The `i`-th attribute's value when it is a string, with the eight
@@ -875,18 +876,9 @@ impl Context {
     #[inline(always)]
     pub(crate) fn str_windows_at(&self, i: usize) -> Option<StrWindows<'_>> {
         let (b, range) = self.str_span_at(i)?;
-        let head = self.text_word_from(range.start as usize);
+        let head = self.text_word(range.start as usize);
         let end = self.text_word_to(range.end as usize);
         Some((b, head.zip(end)))
-    }
-
-    /// The eight bytes of the text from `start` as one little-endian word;
-    /// `None` only when the text has fewer than eight bytes there, which
-    /// the [`PAD`] after the strings rules out for a string's start (but
-    /// the default context, whose text is empty).
-    #[inline(always)]
-    fn text_word_from(&self, start: usize) -> Option<u64> {
-        self.text_word(start)
     }
 
     /// The eight bytes of the text that end at `end` as one little-endian
@@ -898,7 +890,10 @@ impl Context {
         self.text_word(end.checked_sub(8)?)
     }
 
-    /// The eight bytes of the text at `at` as one little-endian word.
+    /// The eight bytes of the text at `at` as one little-endian word;
+    /// `None` only when the text has fewer than eight bytes there, which
+    /// the [`PAD`] after the strings rules out for a string's start (but
+    /// in the default context, whose text is empty).
     #[inline(always)]
     fn text_word(&self, at: usize) -> Option<u64> {
         self.text.as_bytes().get(at..at + 8).map(|w| {
@@ -1181,6 +1176,29 @@ mod tests {
         // attribute to read a window of.
         let empty = Context::default();
         assert_eq!((empty.len(), empty.text.len(), empty.text_len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn texts_at_the_edge_of_inline_ranges_read_back() {
+        // The padding counts against the 24-bit inline ranges: texts whose
+        // strings end just below, at and past the largest inline offset
+        // once padded are packed inline or wide, and read back either way.
+        let field = word::FIELD as usize;
+        // `z` starts past the largest inline start from `long = field - 7`
+        // on, while the unpadded text still fits (up to `field - 3`).
+        for long in [field - 2 * PAD, field - 7, field - 5, field - 3, field - 2] {
+            let big = "b".repeat(long);
+            let mut c = Context::from_json(&json!({"a": big, "z": "end"})).expect("valid");
+            let (a, z) = (c.position_by_name(b"a"), c.position_by_name(b"z"));
+            let (a, z) = (a.expect("a"), z.expect("z"));
+            assert_eq!(c.str_bytes_at(a).map(<[u8]>::len), Some(long), "{long}");
+            assert_eq!(c.str_bytes_at(z), Some(&b"end"[..]), "{long}");
+            assert_eq!(c.text_len(), long + 3 + 2, "{long}");
+            // A replacement that grows the text by a byte, in place or not.
+            c.set_string("z", "ends").expect("set");
+            assert_eq!(c.str_bytes_at(z), Some(&b"ends"[..]), "{long}");
+            assert_eq!(c.str_bytes_at(a).map(<[u8]>::len), Some(long), "{long}");
+        }
     }
 
     #[test]
