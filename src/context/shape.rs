@@ -38,7 +38,8 @@ const LOCAL_SHAPES: usize = 256;
 /// Bytes of a shape's header: the presence bits (8); the number of
 /// attributes, of direct-map bytes and of index slots, the names' bytes
 /// all together, whether the shape keeps its names (1) or the symbol
-/// table does (0) (4 each); 4 unused.
+/// table does (0), whether the names' symbols are left out (1: a compact
+/// shape, see [`build`]) (4 each).
 const HEADER: usize = 32;
 
 /// The little-endian `u32` at byte `at` of `buf` (`None` past its end).
@@ -66,15 +67,30 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 /// name) and the names back to back. When every name has a symbol the
 /// symbol table holds the names ([`symbols::name`]) and a shape is about
 /// half as large: that matters for contexts that own theirs (a process
-/// past [`MAX_SHAPES`] name sets has one shape per context). `None` when
-/// the names take more than 4 GiB.
-fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> Option<Box<[u8]>> {
+/// past [`MAX_SHAPES`] name sets has one shape per context).
+///
+/// A `compact` shape (asked for by a context that owns its shape, and
+/// made only when the direct map holds every name) leaves out the names'
+/// symbols too: the direct map says them all, read backwards
+/// ([`Shape::symbol`]), and a check reads only the header and the direct
+/// map, so the bytes a context owns are the ones it is asked about.
+/// `None` when the names take more than 4 GiB.
+fn build<'a>(
+    symbols: &[u32],
+    names: impl Iterator<Item = &'a str> + Clone,
+    compact: bool,
+) -> Option<Box<[u8]>> {
     let map = symbol_map::build(symbols);
     let n = symbols.len();
     let keeps_names = symbols.contains(&NO_SYMBOL);
+    let compact = compact && !keeps_names && map.index.is_empty();
     let index_at = (HEADER + map.direct().len()).next_multiple_of(8);
     let names_len: usize = names.clone().map(str::len).sum();
-    let mut size = index_at + 8 * map.index.len() + 4 * n;
+    let mut size = if compact {
+        HEADER + map.direct().len()
+    } else {
+        index_at + 8 * map.index.len() + 4 * n
+    };
     if keeps_names {
         size += 4 * (n + 1) + names_len;
     }
@@ -89,12 +105,16 @@ fn build<'a>(symbols: &[u32], names: impl Iterator<Item = &'a str> + Clone) -> O
         map.index.len(),
         names_len,
         usize::from(keeps_names),
-        0,
+        usize::from(compact),
     ];
     for count in counts {
         buf.extend_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
     }
     buf.extend_from_slice(map.direct());
+    if compact {
+        debug_assert_eq!(buf.len(), size);
+        return Some(buf.into_boxed_slice());
+    }
     buf.resize(index_at, 0);
     for slot in &map.index {
         buf.extend_from_slice(&slot.to_le_bytes());
@@ -126,7 +146,8 @@ pub(crate) struct Shape<'a>(&'a [u8]);
 
 impl<'a> Shape<'a> {
     /// Header field `k` (0: attributes, 1: direct-map bytes, 2: index
-    /// slots, 3: the names' bytes, 4: whether the shape keeps its names).
+    /// slots, 3: the names' bytes, 4: whether the shape keeps its names,
+    /// 5: whether it is compact).
     #[inline(always)]
     fn count(self, k: usize) -> usize {
         u32_at(self.0, 8 + 4 * k).unwrap_or(0) as usize
@@ -205,10 +226,26 @@ impl<'a> Shape<'a> {
         self.count(3)
     }
 
-    /// The symbol of the `i`-th name ([`NO_SYMBOL`] past the end).
+    /// Whether the names' symbols are left out ([`build`]).
+    fn compact(self) -> bool {
+        self.count(5) != 0
+    }
+
+    /// The symbol of the `i`-th name ([`NO_SYMBOL`] past the end): read
+    /// from the list, or (a compact shape) found in the direct map, a scan
+    /// of at most [`symbol_map::DIRECT_SYMBOLS`] bytes that only the
+    /// names' readers pay, never a check.
     pub(crate) fn symbol(self, i: usize) -> u32 {
         if i >= self.len() {
             return NO_SYMBOL;
+        }
+        if self.compact() {
+            let entry = u8::try_from(i + 1).unwrap_or(symbol_map::FAR);
+            return self
+                .direct()
+                .iter()
+                .position(|&d| d == entry)
+                .map_or(NO_SYMBOL, |s| s as u32);
         }
         u32_at(self.0, self.symbols_at() + 4 * i).unwrap_or(NO_SYMBOL)
     }
@@ -264,9 +301,15 @@ impl ShapeRef {
 }
 
 impl PartialEq for ShapeRef {
+    /// The same names in the same order: one compact and one full shape
+    /// of them are equal too.
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.view().0, other.view().0);
-        std::ptr::eq(a, b) || a == b
+        let (a, b) = (self.view(), other.view());
+        std::ptr::eq(a.0, b.0)
+            || a.0 == b.0
+            || (a.compact() != b.compact()
+                && a.len() == b.len()
+                && (0..a.len()).all(|i| a.symbol(i) == b.symbol(i)))
     }
 }
 
@@ -274,7 +317,9 @@ impl Default for ShapeRef {
     /// The shape of a context with no attributes.
     fn default() -> Self {
         static EMPTY: OnceLock<Box<[u8]>> = OnceLock::new();
-        ShapeRef::Shared(EMPTY.get_or_init(|| build(&[], std::iter::empty()).unwrap_or_default()))
+        ShapeRef::Shared(
+            EMPTY.get_or_init(|| build(&[], std::iter::empty(), false).unwrap_or_default()),
+        )
     }
 }
 
@@ -304,7 +349,7 @@ pub(crate) fn of<'a>(
 ) -> Option<ShapeRef> {
     if symbols.contains(&NO_SYMBOL) {
         // Without a symbol the names do not identify the shape.
-        return build(symbols, names).map(ShapeRef::Own);
+        return build(symbols, names, true).map(ShapeRef::Own);
     }
     let local = LOCAL
         .try_with(|l| l.try_borrow().ok().and_then(|m| m.get(symbols).copied()))
@@ -313,7 +358,7 @@ pub(crate) fn of<'a>(
     if let Some(shape) = local {
         return Some(ShapeRef::Shared(shape));
     }
-    let interned = match intern_shared(symbols, || build(symbols, names))? {
+    let interned = match intern_shared(symbols, |compact| build(symbols, names, compact))? {
         Ok(interned) => interned,
         Err(shape) => return Some(ShapeRef::Own(shape)),
     };
@@ -329,14 +374,15 @@ pub(crate) fn of<'a>(
 }
 
 /// The process's shape for `symbols`: `Ok` with the one it has, or with
-/// the one `make` builds when it has none and there is room; `Err` with
-/// the built shape when the caps are reached; `None` when `make` fails.
+/// the one `make(false)` builds when it has none and there is room; `Err`
+/// with the built shape when the caps are reached (built by `make(true)`,
+/// compact, when the count of shapes is); `None` when `make` fails.
 /// `make` runs only when the process has no such shape, so a thread that
 /// meets a shared shape for the first time (or again, after its own table
 /// started over) builds nothing.
 fn intern_shared(
     symbols: &[u32],
-    make: impl FnOnce() -> Option<Box<[u8]>>,
+    make: impl FnOnce(bool) -> Option<Box<[u8]>>,
 ) -> Option<Result<&'static [u8], Box<[u8]>>> {
     // A panic while holding the lock cannot leave the table half-updated
     // in a way that matters, so a poisoned lock is used as it is.
@@ -348,7 +394,10 @@ fn intern_shared(
         if let Some(&interned) = table.shapes.get(symbols) {
             return Some(Ok(interned));
         }
-        let shape = make()?;
+        if table.shapes.len() >= MAX_SHAPES {
+            return make(true).map(Err);
+        }
+        let shape = make(false)?;
         if full(&table, shape.len()) {
             return Some(Err(shape));
         }
@@ -411,7 +460,7 @@ mod tests {
         assert_ne!(address(&first), 0, "small shapes are interned");
         let symbols: Vec<u32> = names.iter().map(|n| intern(n)).collect();
         let mut built = false;
-        let again = intern_shared(&symbols, || {
+        let again = intern_shared(&symbols, |_| {
             built = true;
             None
         });
@@ -462,7 +511,7 @@ mod tests {
     fn a_shape_whose_names_have_symbols_leaves_them_to_the_table() {
         let names = ["shape_t_lean_a", "shape_t_lean_b"];
         let symbols: Vec<u32> = names.iter().map(|n| intern(n)).collect();
-        let lean = build(&symbols, names.iter().copied()).expect("small");
+        let lean = build(&symbols, names.iter().copied(), false).expect("small");
         let s = Shape(&lean);
         assert!(!s.keeps_names());
         assert_eq!((s.name(0), s.name(1), s.name(2)), (names[0], names[1], ""));
@@ -472,12 +521,50 @@ mod tests {
         let mut with_none = symbols.clone();
         with_none.push(NO_SYMBOL);
         let all = ["shape_t_lean_a", "shape_t_lean_b", "shape_t_lean_c"];
-        let kept = build(&with_none, all.iter().copied()).expect("small");
+        let kept = build(&with_none, all.iter().copied(), false).expect("small");
         let k = Shape(&kept);
         assert!(k.keeps_names());
         assert_eq!((k.name(0), k.name(2)), (all[0], all[2]));
         assert_eq!(k.names_len(), 42);
         assert!(kept.len() >= lean.len() + 4 + 4 * 4 + 42);
+    }
+
+    #[test]
+    fn a_compact_shape_answers_what_the_full_one_does_in_fewer_bytes() {
+        let names: Vec<String> = (0..16).map(|i| format!("shape_t_compact_{i}")).collect();
+        let symbols: Vec<u32> = names.iter().map(|n| intern(n)).collect();
+        let full = build(&symbols, names.iter().map(String::as_str), false).expect("small");
+        let compact = build(&symbols, names.iter().map(String::as_str), true).expect("small");
+        let (f, c) = (Shape(&full), Shape(&compact));
+        assert!(c.compact() && !f.compact());
+        assert_eq!(compact.len(), HEADER + f.direct().len());
+        assert!(compact.len() + 4 * names.len() <= full.len());
+        assert_eq!(
+            (c.len(), c.presence(), c.names_len()),
+            (f.len(), f.presence(), f.names_len())
+        );
+        assert_eq!(c.direct(), f.direct());
+        for (i, (name, &symbol)) in names.iter().zip(&symbols).enumerate() {
+            assert_eq!((c.symbol(i), c.name(i)), (symbol, name.as_str()));
+            assert_eq!(c.position(symbol), Some(i));
+        }
+        assert_eq!((c.symbol(16), c.name(16)), (NO_SYMBOL, ""));
+        assert_eq!(c.position(intern("shape_t_compact_none")), None);
+        // The same names either way are the same shape; others are not.
+        assert!(ShapeRef::Own(compact.clone()) == ShapeRef::Own(full.clone()));
+        let mut swapped = symbols.clone();
+        swapped.swap(0, 1);
+        let other = build(&swapped, names.iter().map(String::as_str), true).expect("small");
+        assert!(ShapeRef::Own(other) != ShapeRef::Own(full));
+        // A shape whose map needs its index (positions past a byte) is
+        // never compact: the direct map cannot say those names.
+        let many: Vec<u32> = (0..300)
+            .map(|i| intern(&format!("shape_t_compact_many_{i}")))
+            .collect();
+        let names = (0..300).map(|_| "");
+        let big = build(&many, names, true).expect("small");
+        assert!(!Shape(&big).compact());
+        assert_eq!(Shape(&big).symbol(299), many[299]);
     }
 
     #[test]
