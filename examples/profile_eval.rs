@@ -11,7 +11,9 @@
 //! `many` = all 500 flags of benchmark (c), or `part:NAME` = one piece of
 //! the peer flag alone in a flag of its own, see [`PARTS`]; `alone6` = the
 //! flag alone on the project's 16-attribute contexts, `project0` = the
-//! project on the flag's 10-attribute contexts; `load` =
+//! project on the flag's 10-attribute contexts; `build` and `json` =
+//! building the criterion `context` group's context with the builder or
+//! from JSON, `evals` times; `load` =
 //! loading benchmark (e)'s snapshot, `evals` times), the number
 //! of distinct contexts, the number of evaluations. The workloads are those
 //! of `cargo bench --bench eval -- peer` (benches/data/mod.rs).
@@ -45,6 +47,38 @@ fn main() {
             .map(|(_, body)| format!("flag {} {{ variations {{ on: true, off: false }} default off salt \"bench-flag\" {body} }}", data::PEER_KEY))
             .expect("a part named in PARTS")
     });
+    if workload == "build" || workload == "json" {
+        // Building the criterion `context` group's ten-attribute context,
+        // `evals` times: through the builder, or from a parsed JSON value.
+        let value = serde_json::json!({
+            "key": "user-123456", "country": "DE", "email": "u123456@gmail.com",
+            "app_version": "4.12.1", "age": 42, "plan": "pro", "region": "eu-west",
+            "tags": ["mobile", "vip"], "score": 17, "beta": false,
+        });
+        let start = Instant::now();
+        let mut built = 0usize;
+        for _ in 0..evals {
+            let context = if workload == "json" {
+                vexil::context::Context::from_json(black_box(&value))
+            } else {
+                vexil::context::Context::builder(black_box("user-123456"))
+                    .string("country", "DE")
+                    .string("email", "u123456@gmail.com")
+                    .string("app_version", "4.12.1")
+                    .number("age", 42.0)
+                    .string("plan", "pro")
+                    .string("region", "eu-west")
+                    .strings("tags", ["mobile", "vip"])
+                    .number("score", 17.0)
+                    .bool("beta", false)
+                    .build()
+            };
+            built += context.map_or(0, |c| c.len());
+        }
+        let ns = start.elapsed().as_nanos() as f64 / evals.max(1) as f64;
+        println!("{workload}: {ns:.1} ns per context ({built})");
+        return;
+    }
     if workload == "load" {
         // Snapshot load (benchmark (e)'s snapshot: decode, validate, derive
         // the lookup aids), `evals` times.

@@ -202,6 +202,7 @@ pub struct ContextBuilder {
 }
 
 impl ContextBuilder {
+    #[inline]
     fn with<I, J>(mut self, name: &str, value: NewValue<'_, I, J>) -> Self
     where
         I: Iterator,
@@ -217,16 +218,19 @@ impl ContextBuilder {
     }
 
     /// Sets a string attribute.
+    #[inline]
     pub fn string(self, name: &str, value: &str) -> Self {
         self.with(name, Single::Str(value))
     }
 
     /// Sets a number attribute.
+    #[inline]
     pub fn number(self, name: &str, value: f64) -> Self {
         self.with(name, Single::Num(value))
     }
 
     /// Sets a boolean attribute.
+    #[inline]
     pub fn bool(self, name: &str, value: bool) -> Self {
         self.with(name, Single::Bool(value))
     }
@@ -240,6 +244,7 @@ impl ContextBuilder {
     }
 
     /// Sets an array-of-numbers attribute.
+    #[inline]
     pub fn numbers(self, name: &str, values: impl IntoIterator<Item = f64>) -> Self {
         self.with(
             name,
@@ -248,6 +253,7 @@ impl ContextBuilder {
     }
 
     /// Sets an attribute from a JSON value (`null` removes it).
+    #[inline]
     pub fn json(self, name: &str, value: &serde_json::Value) -> Self {
         self.with(name, Single::Json(value))
     }

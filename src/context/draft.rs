@@ -316,8 +316,12 @@ impl Draft {
 
     /// The position of attribute `name` (`Ok`), or where it would go (`Err`).
     fn search(&self, name: &str) -> Result<usize, usize> {
+        let text = self.text.as_bytes();
         self.entries.binary_search_by(|e| {
-            name_order_bytes(span(&self.text, e.name).as_bytes(), name.as_bytes())
+            name_order_bytes(
+                text.get(e.name.range()).unwrap_or_default(),
+                name.as_bytes(),
+            )
         })
     }
 
