@@ -4,7 +4,7 @@
 //! unpacked into one again to change it (`Context::thaw`).
 
 use super::symbols;
-use super::{name_order, name_order_bytes, ContextError};
+use super::{name_order_bytes, ContextError};
 
 /// A byte range of a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,10 +185,13 @@ impl Draft {
                 value,
             });
         }
-        let text = &draft.text;
+        // A JSON object's names are distinct, so the order is total and an
+        // unstable sort gives the one answer; names compared as bytes.
+        let text = draft.text.as_bytes();
+        let name = |e: &Entry| text.get(e.name.range()).unwrap_or_default();
         draft
             .entries
-            .sort_by(|a, b| name_order(span(text, a.name), span(text, b.name)));
+            .sort_unstable_by(|a, b| name_order_bytes(name(a), name(b)));
         Ok(())
     }
 
