@@ -36,7 +36,8 @@ pub(crate) const NO_SYMBOL: u32 = u32::MAX;
 #[derive(Default)]
 struct Table {
     symbols: AHashMap<&'static str, u32>,
-    names: Vec<&'static str>,
+    /// Symbols given out; their names are in [`NAMES`].
+    len: usize,
 }
 
 fn table() -> &'static RwLock<Table> {
@@ -44,10 +45,32 @@ fn table() -> &'static RwLock<Table> {
     TABLE.get_or_init(Default::default)
 }
 
+/// Symbols a chunk of [`NAMES`] holds.
+const CHUNK: usize = 256;
+
+/// A chunk of [`NAMES`].
+type Chunk = Box<[OnceLock<&'static str>]>;
+
+/// The names by symbol, in chunks of [`CHUNK`] made when their first
+/// symbol is given out; each name is set once (under the table's write
+/// lock, before its symbol is handed out), so reading one takes no lock.
+static NAMES: [OnceLock<Chunk>; crate::limits::MAX_ATTRIBUTE_SYMBOLS / CHUNK] =
+    [const { OnceLock::new() }; crate::limits::MAX_ATTRIBUTE_SYMBOLS / CHUNK];
+
+/// The slot of symbol `symbol`'s name, its chunk made if `make`.
+fn name_slot(symbol: u32, make: bool) -> Option<&'static OnceLock<&'static str>> {
+    let (chunk, at) = (symbol as usize / CHUNK, symbol as usize % CHUNK);
+    let chunk = NAMES.get(chunk)?;
+    let chunk = match make {
+        true => chunk.get_or_init(|| (0..CHUNK).map(|_| OnceLock::new()).collect()),
+        false => chunk.get()?,
+    };
+    chunk.get(at)
+}
+
 /// The name whose symbol is `symbol` (`None` for a symbol no name has).
 pub(crate) fn name(symbol: u32) -> Option<&'static str> {
-    let table = table().read().unwrap_or_else(|e| e.into_inner());
-    table.names.get(symbol as usize).copied()
+    name_slot(symbol, false)?.get().copied()
 }
 
 /// The symbol of `name` if it has one, without giving it one.
@@ -165,7 +188,7 @@ fn intern_shared(name: &str) -> Option<(&'static str, u32)> {
         if let Some((&kept, &symbol)) = table.symbols.get_key_value(name) {
             return Some((kept, symbol));
         }
-        if table.names.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+        if table.len >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
             return None;
         }
     }
@@ -173,14 +196,18 @@ fn intern_shared(name: &str) -> Option<(&'static str, u32)> {
     if let Some((&kept, &symbol)) = table.symbols.get_key_value(name) {
         return Some((kept, symbol));
     }
-    if table.names.len() >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
+    if table.len >= crate::limits::MAX_ATTRIBUTE_SYMBOLS {
         return None;
     }
-    let symbol = table.names.len() as u32;
+    let symbol = table.len as u32;
     // Kept for the life of the process, within the cap above.
     let kept: &'static str = Box::leak(Box::<str>::from(name));
-    table.names.push(kept);
+    table.len += 1;
     table.symbols.insert(kept, symbol);
+    if let Some(slot) = name_slot(symbol, true) {
+        // Set once: symbols are given out in order, each under this lock.
+        let _ = slot.set(kept);
+    }
     Some((kept, symbol))
 }
 
@@ -209,6 +236,27 @@ mod tests {
             .join()
             .expect("thread");
         assert_eq!(intern("symbols-test-other"), other);
+    }
+
+    #[test]
+    fn names_are_read_back_while_other_threads_intern() {
+        // More names than a chunk of the name slots holds, on four threads
+        // at once: each symbol names its own name the moment it is given.
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..CHUNK + 10 {
+                        let text = format!("symbols-race-{t}-{i}");
+                        let symbol = intern(&text);
+                        assert_eq!(name(symbol), Some(text.as_str()));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no thread failed");
+        }
+        assert_eq!(name(NO_SYMBOL), None);
     }
 
     #[test]
