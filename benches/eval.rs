@@ -302,30 +302,14 @@ fn peer(c: &mut Criterion) {
 /// the peer bench's ten attributes (the JSON value is parsed once, outside
 /// the timing).
 fn context(c: &mut Criterion) {
-    let value = serde_json::json!({
-        "key": "user-123456", "country": "DE", "email": "u123456@gmail.com",
-        "app_version": "4.12.1", "age": 42, "plan": "pro", "region": "eu-west",
-        "tags": ["mobile", "vip"], "score": 17, "beta": false,
-    });
+    let value = data::context_value();
     let mut group = c.benchmark_group("context");
     group.bench_function("from_json/10_attributes", |b| {
         b.iter(|| vexil::context::Context::from_json(black_box(&value)))
     });
     // The same attributes through the builder, and one attribute replaced
     // in a context that has them.
-    let build = |key: &str| {
-        vexil::context::Context::builder(key)
-            .string("country", "DE")
-            .string("email", "u123456@gmail.com")
-            .string("app_version", "4.12.1")
-            .number("age", 42.0)
-            .string("plan", "pro")
-            .string("region", "eu-west")
-            .strings("tags", ["mobile", "vip"])
-            .number("score", 17.0)
-            .bool("beta", false)
-            .build()
-    };
+    let build = data::built_context;
     group.bench_function("builder/10_attributes", |b| {
         b.iter(|| build(black_box("user-123456")))
     });

@@ -236,6 +236,7 @@ impl ContextBuilder {
     }
 
     /// Sets an array-of-strings attribute.
+    #[inline]
     pub fn strings<S: AsRef<str>>(self, name: &str, values: impl IntoIterator<Item = S>) -> Self {
         self.with(
             name,

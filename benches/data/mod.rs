@@ -570,6 +570,31 @@ pub fn snapshot_source() -> String {
 // project: 500 more flags × 10 rules over 60 attributes, contexts of 16
 // attributes.
 
+/// The context of the `context` benchmarks (building and editing one), as
+/// JSON: the peer bench's ten attributes.
+pub fn context_value() -> serde_json::Value {
+    serde_json::json!({
+        "key": "user-123456", "country": "DE", "email": "u123456@gmail.com",
+        "app_version": "4.12.1", "age": 42, "plan": "pro", "region": "eu-west",
+        "tags": ["mobile", "vip"], "score": 17, "beta": false,
+    })
+}
+
+/// [`context_value`]'s attributes through the builder, keyed `key`.
+pub fn built_context(key: &str) -> Result<Context, vexil::context::ContextError> {
+    Context::builder(key)
+        .string("country", "DE")
+        .string("email", "u123456@gmail.com")
+        .string("app_version", "4.12.1")
+        .number("age", 42.0)
+        .string("plan", "pro")
+        .string("region", "eu-west")
+        .strings("tags", ["mobile", "vip"])
+        .number("score", 17.0)
+        .bool("beta", false)
+        .build()
+}
+
 pub const PEER_KEY: &str = "bench-flag";
 
 pub const PEER_FLAG: &str = include_str!("../peers/flag.flags");

@@ -16,10 +16,9 @@
 //! small direct-mapped table probed by a hash of a name's length and its
 //! first and last eight bytes (a hit costs a few loads and one compare of
 //! the name, no hashing of the whole name), then a map of every name the
-//! thread has interned. The
-//! table also answers the other way, symbol → name ([`name`]), so a
-//! context whose names all have symbols need not keep its names itself
-//! (`context::shape`).
+//! thread has interned. The table also answers the other way, symbol →
+//! name ([`name`], without a lock), so a context whose names all have
+//! symbols need not keep its names itself (`context::shape`).
 
 use std::cell::{Cell, RefCell};
 use std::sync::{OnceLock, RwLock};
