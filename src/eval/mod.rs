@@ -65,10 +65,11 @@ const CONSTANT_CACHE: usize = 32;
 /// lists compare integers), the last semantic version and the last
 /// instant parsed from an attribute, and the answers of segments and
 /// prerequisite flags (so each is computed at most once, which is what makes
-/// the complexity caps bound the work). The memo of segments and
+/// the complexity caps bound the work). The answers of the first 64
+/// segments are two words of bits; the memo of the other segments and of
 /// prerequisites lives in a buffer borrowed from a per-thread pool the first
-/// time a flag reaches a segment or prerequisite, and returned when the
-/// `Prepared` is dropped; in steady state nothing is allocated. The caches
+/// time a flag reaches one, and returned when the `Prepared` is dropped; in
+/// steady state nothing is allocated. The caches
 /// are `Cell`s: a `Prepared` is meant for one thread, for one request.
 #[derive(Debug)]
 pub struct Prepared<'r, 'c> {
@@ -86,8 +87,15 @@ pub struct Prepared<'r, 'c> {
     version: Cell<(u32, Option<semver::VersionRef<'c>>)>,
     /// The last instant parsed from a string: (attribute id, instant), NONE when empty.
     instant: Cell<(u32, Option<date::Instant>)>,
-    /// Memoized segment answers (0/1) and prerequisite variations, taken
-    /// from the thread's pool on first use.
+    /// The answers of segments `0..64`, known once their bit is in
+    /// `segments_known`: a project's flags reach a few segments many times
+    /// (all flags of the benchmarks' project, 20 segments, about 460
+    /// references a context), and a bit is cheaper than the memo buffer.
+    segments_known: Cell<u64>,
+    /// Bit `s`: whether the context is in segment `s` (when known).
+    segments_in: Cell<u64>,
+    /// Memoized answers of the other segments (0/1) and prerequisite
+    /// variations, taken from the thread's pool on first use.
     memo: RefCell<Option<Scratch>>,
 }
 
@@ -102,6 +110,8 @@ impl Clone for Prepared<'_, '_> {
             constants: self.constants.clone(),
             version: self.version.clone(),
             instant: self.instant.clone(),
+            segments_known: self.segments_known.clone(),
+            segments_in: self.segments_in.clone(),
             memo: RefCell::new(None),
         }
     }
@@ -201,6 +211,8 @@ impl Ruleset {
             constants: [const { Cell::new(UNRESOLVED) }; CONSTANT_CACHE],
             version: Cell::new((NONE, None)),
             instant: Cell::new((NONE, None)),
+            segments_known: Cell::new(0),
+            segments_in: Cell::new(0),
             memo: RefCell::new(None),
         }
     }
@@ -634,7 +646,16 @@ impl<'r, 'c> Prepared<'r, 'c> {
         // sends them out of line with the other rare ops: the common op
         // pays no test for them.
         let at = match direct_entry(self.direct, op.symbol) {
-            FAR => return self.test_far(op, blob, depth),
+            FAR => {
+                // A segment already answered: two bit tests, no call.
+                if let Test::Segment(segment) = op.test {
+                    let bit = 1u64.checked_shl(segment).unwrap_or(0);
+                    if self.segments_known.get() & bit != 0 {
+                        return self.segments_in.get() & bit != 0;
+                    }
+                }
+                return self.test_far(op, blob, depth);
+            }
             d => match usize::from(d).checked_sub(1) {
                 Some(at) => at,
                 None => return false,
@@ -648,8 +669,12 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// map (or that has none).
     #[inline(never)]
     fn test_far(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
-        if let Test::Segment(_) | Test::Prereq { .. } = op.test {
-            return self.reference(op, depth);
+        match op.test {
+            Test::Segment(segment) if segment < u64::BITS => {
+                return self.low_segment(segment, depth);
+            }
+            Test::Segment(_) | Test::Prereq { .. } => return self.reference(op, depth),
+            _ => {}
         }
         match self.position_far(op.attr, op.symbol) {
             Some(at) => self.test_at(op, blob, at, depth),
@@ -835,10 +860,29 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
+    /// Whether the context is in segment `segment` (below 64), computed
+    /// once per binding.
+    #[inline]
+    fn low_segment(&self, segment: u32, depth: u32) -> bool {
+        let bit = 1u64 << segment;
+        if self.segments_known.get() & bit != 0 {
+            return self.segments_in.get() & bit != 0;
+        }
+        let held = depth < MAX_DEPTH && self.segment(segment, depth + 1);
+        // Read the bits again: the segment's own condition may have
+        // settled others meanwhile.
+        self.segments_known.set(self.segments_known.get() | bit);
+        if held {
+            self.segments_in.set(self.segments_in.get() | bit);
+        }
+        held
+    }
+
     /// A segment or prerequisite op: memoized, out of line (it recurses).
     #[inline(never)]
     fn reference(&self, op: &Op, depth: u32) -> bool {
         match op.test {
+            Test::Segment(segment) if segment < u64::BITS => self.low_segment(segment, depth),
             Test::Segment(segment) => {
                 self.memoized(self.rules.derived().segment_memo(segment), || {
                     u32::from(depth < MAX_DEPTH && self.segment(segment, depth + 1))
@@ -1123,6 +1167,54 @@ mod tests {
     use crate::compile::tables::Arm;
     use crate::context::Context;
     use crate::detail::{ErrorCode, Reason};
+
+    #[test]
+    fn segments_on_either_side_of_the_64_bits_answer_alike_and_once_per_binding() {
+        // 70 segments: the first 64 are answered from bits, the rest from
+        // the memo buffer; seg-68 nests one of each kind.
+        let mut text = String::new();
+        for i in 0..70 {
+            match i {
+                66 => text.push_str("segment seg-66 { include [\"u3\", \"u66\"] }\n"),
+                68 => text.push_str("segment seg-68 { match segment seg-2 or segment seg-67 }\n"),
+                _ => text.push_str(&format!("segment seg-{i} {{ include [\"u{i}\"] }}\n")),
+            }
+        }
+        text.push_str(
+            r#"flag f {
+                variations { a: "a", b: "b", c: "c", d: "d" }
+                default d
+                rule if segment seg-3 and segment seg-66 => a
+                rule if segment seg-68 => b
+                rule if segment seg-3 => c
+            }
+            flag g {
+                variations { y: true, n: false }
+                default n
+                rule if segment seg-2 or segment seg-67 or segment seg-66 => y
+            }"#,
+        );
+        let ruleset = compile_text(&text);
+        let cases = [
+            ("u3", "a", "y"),
+            ("u2", "b", "y"),
+            ("u67", "b", "y"),
+            ("u66", "d", "y"),
+            ("u5", "d", "n"),
+        ];
+        for (key, f, g) in cases {
+            let context = Context::with_key(key);
+            // Fresh bindings, and one binding asked twice over (the second
+            // round reads only settled answers).
+            assert_eq!(ruleset.evaluate("f", &context).variation, Some(f), "{key}");
+            assert_eq!(ruleset.evaluate("g", &context).variation, Some(g), "{key}");
+            let prepared = ruleset.prepare(&context);
+            for _ in 0..2 {
+                let all: Vec<_> = prepared.all().map(|(_, d)| d.variation).collect();
+                assert_eq!(all, vec![Some(f), Some(g)], "{key}");
+            }
+        }
+    }
 
     #[test]
     fn windowed_prefix_and_suffix_tests_agree_with_the_plain_ones() {
