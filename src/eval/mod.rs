@@ -268,6 +268,7 @@ impl<'r, 'c> Prepared<'r, 'c> {
     }
 
     /// The full answer for a flag found with [`Ruleset::flag`] on the same ruleset.
+    #[inline]
     pub fn detail_of(&self, flag: FlagRef) -> Detail<'r> {
         let Some(row) = self.rules.flag_checked(flag.0) else {
             return Detail::not_found();
