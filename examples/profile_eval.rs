@@ -28,6 +28,7 @@
 
 use std::hint::black_box;
 use std::time::Instant;
+use vexil::context::Context;
 
 #[path = "../benches/data/mod.rs"]
 mod data;
@@ -112,6 +113,18 @@ fn main() {
     {
         Some(k) => (0..k).flat_map(|_| contexts.iter().cloned()).collect(),
         _ => contexts,
+    };
+    // `JSON=1`: the same contexts made again the way services (and the
+    // peers bench) often make them, with `from_json` of a fresh
+    // `serde_json::Value` each, so they lie in memory among the values'
+    // freed blocks.
+    let contexts: Vec<_> = if std::env::var("JSON").is_ok() {
+        contexts
+            .iter()
+            .map(|c| Context::from_json(&json_of(c)).expect("a context's own JSON"))
+            .collect()
+    } else {
+        contexts
     };
     let flag = ruleset
         .flag(data::PEER_KEY)
@@ -207,3 +220,30 @@ const PARTS: &[(&str, &str)] = &[
         r#"rule "b1" if beta == true => on rule "b2" if beta == true => on rule "b3" if beta == true => on rule "b4" if beta == true => on"#,
     ),
 ];
+
+/// A context as the JSON object it could have been made from.
+fn json_of(c: &Context) -> serde_json::Value {
+    use vexil::context::{Attr, Element};
+    let mut object = serde_json::Map::new();
+    if let Some(key) = c.key() {
+        object.insert("key".into(), key.into());
+    }
+    for i in 0..c.len() {
+        let value = match c.attr_at(i) {
+            Attr::Str(s) => s.into(),
+            Attr::Num(n) => n.into(),
+            Attr::Bool(b) => b.into(),
+            Attr::List(items) => items
+                .iter()
+                .map(|e| match e {
+                    Element::Str(s) => s.into(),
+                    Element::Num(n) => n.into(),
+                    _ => serde_json::Value::Null,
+                })
+                .collect(),
+            Attr::Object => serde_json::json!({}),
+        };
+        object.insert(c.name_at(i).to_string(), value);
+    }
+    serde_json::Value::Object(object)
+}
