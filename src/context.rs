@@ -1544,6 +1544,38 @@ mod tests {
     }
 
     #[test]
+    fn a_builder_that_replaces_and_removes_makes_the_context_json_makes() {
+        // Replacements and removals in any order, of every kind of value,
+        // leave what the final JSON object says, byte for byte.
+        let built = Context::builder("u-2")
+            .strings("zz_tags", ["x", "yy", "zzz"])
+            .string("a", "first")
+            .numbers("mid", [1.0, 2.0])
+            .json("gone", &json!("soon"))
+            .string("zz_tags", "now a string")
+            .strings("a", ["a1", "a2"])
+            .json("gone", &serde_json::Value::Null)
+            .json("never", &serde_json::Value::Null)
+            .bool("mid", false)
+            .string("b", "second")
+            .build()
+            .expect("valid");
+        let parsed = Context::from_json(&json!({
+            "key": "u-2", "a": ["a1", "a2"], "b": "second", "mid": false,
+            "zz_tags": "now a string"
+        }))
+        .expect("valid");
+        assert_eq!(built, parsed);
+        assert_eq!(
+            built.text_len(),
+            parsed.text_len(),
+            "nothing left of the replaced values"
+        );
+        assert_eq!(built.get("gone"), None);
+        assert_eq!(built.get("zz_tags"), Some(Attr::Str("now a string")));
+    }
+
+    #[test]
     fn every_attribute_is_found_by_its_symbol() {
         let mut c = Context::with_key("k");
         for i in 0..40 {
