@@ -1170,7 +1170,7 @@ mod tests {
     use crate::detail::{ErrorCode, Reason};
 
     #[test]
-    fn segments_on_either_side_of_the_64_bits_answer_alike_and_once_per_binding() {
+    fn segments_on_either_side_of_the_64_bits_answer_alike_fresh_or_settled() {
         // 70 segments: the first 64 are answered from bits, the rest from
         // the memo buffer; seg-68 nests one of each kind.
         let mut text = String::new();
