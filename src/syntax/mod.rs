@@ -54,9 +54,17 @@ pub(crate) fn tokens(source: &str) -> Result<Vec<lexer::Spanned<'_>>, Vec<Syntax
 
 /// Parses one `.flags` source text.
 pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
-    let tokens = tokens(source)?;
+    parse_tokens(source, &tokens(source)?)
+}
+
+/// Parses `source` from its `tokens` (as [`tokens`] made them), for a
+/// caller that needs the tokens too and should not lex twice (`fmt`).
+pub(crate) fn parse_tokens(
+    source: &str,
+    tokens: &[lexer::Spanned<'_>],
+) -> Result<SourceFile, Vec<SyntaxError>> {
     // Bound the depth before any tree is built (see `nesting`).
-    let too_deep = nesting::check(&tokens);
+    let too_deep = nesting::check(tokens);
     if !too_deep.is_empty() {
         return Err(too_deep);
     }
@@ -76,7 +84,7 @@ pub fn parse(source: &str) -> Result<SourceFile, Vec<SyntaxError>> {
                 // Panic-mode recovery: resume at the next `flag NAME {` or
                 // `segment NAME {` after the error, so one typo does not hide
                 // the syntax errors of the items after it.
-                match resync_point(&tokens, at) {
+                match resync_point(tokens, at) {
                     Some(next) if next > from => from = next,
                     _ => return Err(errors),
                 }

@@ -41,8 +41,8 @@ const CONTINUATION: usize = 4;
 /// not parse (nothing is formatted then).
 pub fn format(source: &str) -> Result<String, Vec<SyntaxError>> {
     let text = source.strip_prefix('\u{feff}').unwrap_or(source);
-    crate::syntax::parse(text)?;
     let tokens = crate::syntax::tokens(text)?;
+    crate::syntax::parse_tokens(text, &tokens)?;
     let comments = comments_between(text, &tokens);
     let mut printer = Printer {
         src: text,
