@@ -69,8 +69,8 @@ const CONSTANT_CACHE: usize = 32;
 /// segments are two words of bits; the memo of the other segments and of
 /// prerequisites lives in a buffer borrowed from a per-thread pool the first
 /// time a flag reaches one, and returned when the `Prepared` is dropped; in
-/// steady state nothing is allocated. The caches
-/// are `Cell`s: a `Prepared` is meant for one thread, for one request.
+/// steady state nothing is allocated. The caches are `Cell`s: a `Prepared`
+/// is meant for one thread, for one request.
 #[derive(Debug)]
 pub struct Prepared<'r, 'c> {
     rules: &'r Ruleset,
@@ -650,9 +650,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
             FAR => {
                 // A segment already answered: two bit tests, no call.
                 if let Test::Segment(segment) = op.test {
-                    let bit = 1u64.checked_shl(segment).unwrap_or(0);
-                    if self.segments_known.get() & bit != 0 {
-                        return self.segments_in.get() & bit != 0;
+                    if let Some(held) = self.settled_segment(segment) {
+                        return held;
                     }
                 }
                 return self.test_far(op, blob, depth);
@@ -670,12 +669,8 @@ impl<'r, 'c> Prepared<'r, 'c> {
     /// map (or that has none).
     #[inline(never)]
     fn test_far(&self, op: &Op, blob: &'r [u8], depth: u32) -> bool {
-        match op.test {
-            Test::Segment(segment) if segment < u64::BITS => {
-                return self.low_segment(segment, depth);
-            }
-            Test::Segment(_) | Test::Prereq { .. } => return self.reference(op, depth),
-            _ => {}
+        if let Test::Segment(_) | Test::Prereq { .. } = op.test {
+            return self.reference(op, depth);
         }
         match self.position_far(op.attr, op.symbol) {
             Some(at) => self.test_at(op, blob, at, depth),
@@ -861,14 +856,21 @@ impl<'r, 'c> Prepared<'r, 'c> {
         }
     }
 
+    /// Whether the context is in segment `segment`, if that is already
+    /// known from the bits (`None` for a segment past 64 too).
+    #[inline(always)]
+    fn settled_segment(&self, segment: u32) -> Option<bool> {
+        let bit = 1u64.checked_shl(segment).unwrap_or(0);
+        (self.segments_known.get() & bit != 0).then(|| self.segments_in.get() & bit != 0)
+    }
+
     /// Whether the context is in segment `segment` (below 64), computed
     /// once per binding.
-    #[inline]
     fn low_segment(&self, segment: u32, depth: u32) -> bool {
-        let bit = 1u64 << segment;
-        if self.segments_known.get() & bit != 0 {
-            return self.segments_in.get() & bit != 0;
+        if let Some(held) = self.settled_segment(segment) {
+            return held;
         }
+        let bit = 1u64 << segment;
         let held = depth < MAX_DEPTH && self.segment(segment, depth + 1);
         // Read the bits again: the segment's own condition may have
         // settled others meanwhile.
