@@ -223,27 +223,10 @@ const PARTS: &[(&str, &str)] = &[
 
 /// A context as the JSON object it could have been made from.
 fn json_of(c: &Context) -> serde_json::Value {
-    use vexil::context::{Attr, Element};
+    // The key is one of the attributes.
     let mut object = serde_json::Map::new();
-    if let Some(key) = c.key() {
-        object.insert("key".into(), key.into());
-    }
     for i in 0..c.len() {
-        let value = match c.attr_at(i) {
-            Attr::Str(s) => s.into(),
-            Attr::Num(n) => n.into(),
-            Attr::Bool(b) => b.into(),
-            Attr::List(items) => items
-                .iter()
-                .map(|e| match e {
-                    Element::Str(s) => s.into(),
-                    Element::Num(n) => n.into(),
-                    _ => serde_json::Value::Null,
-                })
-                .collect(),
-            Attr::Object => serde_json::json!({}),
-        };
-        object.insert(c.name_at(i).to_string(), value);
+        object.insert(c.name_at(i).to_string(), c.attr_at(i).to_json());
     }
     serde_json::Value::Object(object)
 }

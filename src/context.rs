@@ -59,6 +59,31 @@ pub enum Attr<'a> {
     Object,
 }
 
+impl Attr<'_> {
+    /// The value as JSON (`{}` for any object; a number JSON cannot hold,
+    /// which a context never has, as `null`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let number = |n: f64| {
+            serde_json::Number::from_f64(n)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)
+        };
+        match self {
+            Attr::Str(s) => serde_json::Value::String((*s).to_string()),
+            Attr::Num(n) => number(*n),
+            Attr::Bool(b) => serde_json::Value::Bool(*b),
+            Attr::List(elements) => elements
+                .iter()
+                .map(|e| match e {
+                    Element::Str(s) => serde_json::Value::String(s.to_string()),
+                    Element::Num(n) => number(n),
+                    Element::Other => serde_json::Value::Null,
+                })
+                .collect(),
+            Attr::Object => serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+}
+
 /// One element of an array attribute.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Element<'a> {
@@ -1573,6 +1598,26 @@ mod tests {
         );
         assert_eq!(built.get("gone"), None);
         assert_eq!(built.get("zz_tags"), Some(Attr::Str("now a string")));
+    }
+
+    #[test]
+    fn an_attribute_as_json_is_the_json_it_came_from() {
+        let value = json!({
+            "key": "k", "s": "x", "n": 2.5, "b": true,
+            "l": ["a", 1, null, true], "o": {"inner": 1}
+        });
+        let c = Context::from_json(&value).expect("valid");
+        let back: serde_json::Map<_, _> = (0..c.len())
+            .map(|i| (c.name_at(i).to_string(), c.attr_at(i).to_json()))
+            .collect();
+        assert_eq!(
+            serde_json::Value::Object(back),
+            json!({
+                "key": "k", "s": "x", "n": 2.5, "b": true,
+                "l": ["a", 1.0, null, null], "o": {}
+            }),
+            "elements that match nothing and objects come back as null and {{}}"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::check::program::{
 };
 use crate::check::Program;
 use crate::compile::tables::{self, Ruleset};
-use crate::context::{Attr, Context, Element};
+use crate::context::{Attr, Context};
 use crate::detail::{Detail, Matched, Reason};
 use crate::values::bucket;
 use crate::values::date::Instant;
@@ -601,7 +601,7 @@ impl Tracer<'_> {
         };
         match atom {
             Cond::Exists(attr) | Cond::Compare { attr, .. } => match self.context.get(attr) {
-                Some(value) => trace.saw = Some(attr_json(&value)),
+                Some(value) => trace.saw = Some(value.to_json()),
                 None => {
                     trace.saw = Some(serde_json::Value::Null);
                     trace.missing = true;
@@ -732,26 +732,6 @@ fn trace_split(flag: &Flag, split: &Split, context: &Context) -> SplitTrace {
             .map(|&(v, w)| (variation_name(flag, v.0 as usize), w)),
         context,
     )
-}
-
-/// An attribute value as JSON, for the trace (`{}` for any object).
-fn attr_json(attr: &Attr<'_>) -> serde_json::Value {
-    match attr {
-        Attr::Str(s) => serde_json::Value::String((*s).to_string()),
-        Attr::Num(n) => serde_json::Number::from_f64(*n)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Attr::Bool(b) => serde_json::Value::Bool(*b),
-        Attr::List(elements) => elements
-            .iter()
-            .map(|e| match e {
-                Element::Str(s) => serde_json::Value::String(s.to_string()),
-                Element::Num(n) => serde_json::Number::from_f64(n)
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
-                Element::Other => serde_json::Value::Null,
-            })
-            .collect(),
-        Attr::Object => serde_json::Value::Object(serde_json::Map::new()),
-    }
 }
 
 /// A string as a double-quoted literal.
